@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The project's two entry points, each of which first makes sure the pinned
+# environment exists (a venv in .venv, created once and then reused):
+#   bash tools/run.sh main [args]   the main job on the embedded default
+#   bash tools/run.sh test [args]   the test suite (pytest)
+#   bash tools/run.sh env           only create / check the environment
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+TORCH_VERSION=2.14.1
+TORCHVISION_VERSION=0.29.1
+MMCV_VERSION=2.1.0
+MMENGINE_VERSION=0.10.7
+MMDET_VERSION=3.3.0
+TIMM_VERSION=1.0.31
+PYCOCOTOOLS_VERSION=2.0.11
+# The environment's fingerprint: change any pin and the venv is rebuilt.
+STAMP="torch$TORCH_VERSION tv$TORCHVISION_VERSION mmcv$MMCV_VERSION mmengine$MMENGINE_VERSION mmdet$MMDET_VERSION timm$TIMM_VERSION pycocotools$PYCOCOTOOLS_VERSION"
+WHEEL_CACHE="${CREAM_DET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cream_det/wheels}"
+
+log() { echo "[cream_det] $*" >&2; }
+
+have_cuda_toolkit() {
+  command -v nvcc >/dev/null 2>&1 && "$PY" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null
+}
+
+# mmcv has no prebuilt wheel for torch 2.14: build it once from the sdist and
+# cache the wheel, keyed by versions and by whether CUDA ops were compiled.
+build_mmcv_wheel() {
+  local flavour="$1" out="$2" tmp
+  tmp="$(mktemp -d)"
+  log "building mmcv $MMCV_VERSION ($flavour ops) from source; this takes several minutes, once"
+  # torch 2.14 headers need C++20; mmcv's setup.py forces -std=c++17 after any
+  # CFLAGS, so a compiler wrapper rewrites the flag.
+  cat > "$tmp/cxx" <<'WRAP'
+#!/usr/bin/env bash
+args=()
+for a in "$@"; do
+  case "$a" in -std=c++1[0-9]|-std=gnu++1[0-9]) args+=("-std=c++20") ;; *) args+=("$a") ;; esac
+done
+exec g++ "${args[@]}"
+WRAP
+  chmod +x "$tmp/cxx"
+  # Its setup.py imports pkg_resources (gone from setuptools >= 70) and torch,
+  # so it builds in this venv with an older setuptools, without isolation.
+  "$PY" -m pip install -q 'setuptools<70'
+  local env_flags=(MMCV_WITH_OPS=1 CXX="$tmp/cxx" MAX_JOBS="$(nproc)")
+  if [ "$flavour" = cuda ]; then
+    env_flags+=(FORCE_CUDA=1 NVCC_APPEND_FLAGS="-std=c++20")
+  fi
+  env "${env_flags[@]}" "$PY" -m pip wheel -q --no-deps --no-build-isolation \
+    --no-binary mmcv -w "$tmp/wheel" "mmcv==$MMCV_VERSION"
+  "$PY" -m pip install -q 'setuptools>=77.0.3'  # what torch asks for
+  mkdir -p "$(dirname "$out")"
+  mv "$tmp/wheel"/mmcv-*.whl "$out.partial"
+  mv "$out.partial" "$out"   # atomic: an interrupted build leaves no half wheel
+  rm -rf "$tmp"
+}
+
+ensure_env() {
+  if [ -f "$VENV/.cream_det_env" ] && [ "$(cat "$VENV/.cream_det_env")" = "$STAMP" ]; then
+    return 0
+  fi
+  log "creating the environment in $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$PY" -m pip install -q --upgrade pip wheel
+  "$PY" -m pip install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+  # mmcv's own runtime needs, since its wheel is installed with --no-deps below.
+  "$PY" -m pip install -q "mmengine==$MMENGINE_VERSION" "timm==$TIMM_VERSION" \
+    "pycocotools==$PYCOCOTOOLS_VERSION" addict packaging Pillow pyyaml yapf \
+    pytest scikit-image
+  local flavour=cpu
+  if have_cuda_toolkit; then flavour=cuda; fi
+  local pyver
+  pyver="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+  local wheel="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$pyver-$flavour.whl"
+  [ -f "$wheel" ] || build_mmcv_wheel "$flavour" "$wheel"
+  # The cached file is renamed; pip needs a valid wheel name to install it.
+  local tmpw
+  tmpw="$(mktemp -d)"
+  cp "$wheel" "$tmpw/mmcv-$MMCV_VERSION-$pyver-$pyver-linux_x86_64.whl"
+  "$PY" -m pip install -q --no-deps "$tmpw"/*.whl
+  rm -rf "$tmpw"
+  "$PY" -m pip install -q "mmdet==$MMDET_VERSION"
+  "$PY" -m pip install -q --no-deps -e "$ROOT"
+  "$PY" -c 'import mmcv.ops, mmdet, mmengine, timm, cream_det' \
+    || { log "the environment does not import; see the errors above"; exit 1; }
+  echo "$STAMP" > "$VENV/.cream_det_env"
+  log "environment ready"
+}
+
+ensure_fashion_mnist() {
+  local dir=/usr/share/datasets/fashion-mnist
+  if [ ! -f "$dir/train-images-idx3-ubyte.gz" ]; then
+    log "installing the Debian package dataset-fashion-mnist"
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    else
+      sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    fi
+  fi
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  env) ensure_env; ensure_fashion_mnist ;;
+  test) ensure_env; ensure_fashion_mnist; cd "$ROOT"; exec "$PY" -m pytest tests "$@" ;;
+  main) ensure_env; ensure_fashion_mnist; cd "$ROOT"; exec "$PY" tools/main_job.py "$@" ;;
+  *) echo "usage: bash tools/run.sh {main|test|env} [args...]" >&2; exit 2 ;;
+esac
