@@ -1,0 +1,141 @@
+"""One candidate network of a search space: the op of every searchable layer.
+
+An arch file is JSON or YAML that a person can read and edit::
+
+    {"space": "cream", "resolution": 224,
+     "stages": [["k3e4"], ["k5e6", "k5e6"], ...]}
+
+Other keys (FLOPs, parameters, the final board of a search) are kept as
+``meta`` and written back unchanged.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Sequence, Union
+
+from .space import SearchSpace, build_space
+
+
+class ArchError(ValueError):
+    """An arch that does not fit its search space."""
+
+
+@dataclass(frozen=True)
+class Arch:
+    space: SearchSpace
+    stages: tuple  # tuple of tuples of op names, one tuple per searchable stage
+    resolution: int
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, 'stages', tuple(tuple(s) for s in self.stages))
+        self.validate()
+
+    def validate(self) -> None:
+        where = f'arch for space {self.space.name!r}'
+        if len(self.stages) != self.space.num_stages:
+            raise ArchError(f'{where}: {len(self.stages)} stages given, expected '
+                            f'{self.space.num_stages} searchable stages')
+        for s, ops in enumerate(self.stages, start=1):
+            if len(ops) == 0:
+                raise ArchError(f'{where}: stage {s} has no layer; every stage needs at least one')
+            for layer, op in enumerate(ops, start=1):
+                if op not in self.space.ops:
+                    raise ArchError(f'{where}: stage {s}, layer {layer}: unknown op {op!r}; '
+                                    f'expected one of {list(self.space.ops)}')
+        if not isinstance(self.resolution, int) or self.resolution <= 0 \
+                or self.resolution % 32:
+            raise ArchError(f'{where}: resolution {self.resolution!r} must be a positive '
+                            'multiple of 32')
+
+    @property
+    def depths(self) -> list[int]:
+        return [len(ops) for ops in self.stages]
+
+    def op_indices(self) -> list[list[int]]:
+        return [[self.space.ops.index(op) for op in ops] for ops in self.stages]
+
+    def __str__(self) -> str:
+        return ' / '.join(' '.join(ops) for ops in self.stages) + f' @{self.resolution}'
+
+    # -- the official Cream list format ---------------------------------
+    @classmethod
+    def from_official(cls, arch_list: Sequence[Sequence[int]],
+                      space: Union[str, dict, SearchSpace] = 'cream',
+                      resolution: int = 224) -> 'Arch':
+        """Convert an official list (``[[0], [3], [3, 3], ..., [0]]``).
+
+        The outer fixed stages may be present or not. The official
+        ``gen_childnet`` keeps the template op in any stage that has a single
+        layer, whatever choice is listed; this reproduces what it built.
+        """
+        space = build_space(space)
+        lists = [list(x) for x in arch_list]
+        if len(lists) == space.num_stages + 2:
+            lists = lists[1:-1]
+        if len(lists) != space.num_stages:
+            raise ArchError(f'official arch list has {len(arch_list)} entries; expected '
+                            f'{space.num_stages} searchable stages, or {space.num_stages + 2} '
+                            'with the fixed first and last')
+        stages = []
+        for s, choices in enumerate(lists):
+            if len(choices) == 1:
+                stages.append((space.template_op(s),))
+                continue
+            ops = []
+            for layer, choice in enumerate(choices):
+                if not 0 <= int(choice) < len(space.ops):
+                    raise ArchError(f'official arch list: stage {s + 1}, layer {layer + 1}: '
+                                    f'choice {choice} is not in 0..{len(space.ops) - 1}')
+                ops.append(space.ops[int(choice)])
+            stages.append(tuple(ops))
+        return cls(space, tuple(stages), resolution)
+
+    # -- files -----------------------------------------------------------
+    def to_dict(self) -> dict:
+        data = {'space': self.space.name, 'resolution': self.resolution,
+                'stages': [list(ops) for ops in self.stages]}
+        data.update({k: v for k, v in self.meta.items() if k not in data})
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = 'arch') -> 'Arch':
+        missing = [k for k in ('space', 'stages', 'resolution') if k not in data]
+        if missing:
+            raise ArchError(f'{source}: missing key(s) {missing}; an arch file needs '
+                            "'space', 'resolution' and 'stages'")
+        space = build_space(data['space'])
+        stages = data['stages']
+        if not isinstance(stages, list) or not all(isinstance(s, list) for s in stages):
+            raise ArchError(f"{source}: 'stages' must be a list of lists of op names")
+        meta = {k: v for k, v in data.items() if k not in ('space', 'stages', 'resolution')}
+        try:
+            return cls(space, tuple(tuple(s) for s in stages), data['resolution'], meta)
+        except ArchError as err:
+            raise ArchError(f'{source}: {err}') from None
+
+    def dump(self, path: str) -> None:
+        data = self.to_dict()
+        with open(path, 'w') as f:
+            if path.endswith(('.yaml', '.yml')):
+                import yaml
+                yaml.safe_dump(data, f, sort_keys=False)
+            else:
+                json.dump(data, f, indent=2)
+                f.write('\n')
+
+    @classmethod
+    def load(cls, path: str) -> 'Arch':
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'arch file {path!r} does not exist')
+        with open(path) as f:
+            if path.endswith(('.yaml', '.yml')):
+                import yaml
+                data = yaml.safe_load(f)
+            else:
+                data = json.load(f)
+        if not isinstance(data, dict):
+            raise ArchError(f'{path}: expected a mapping with space, resolution and stages')
+        return cls.from_dict(data, source=path)
