@@ -87,9 +87,9 @@ ensure_env() {
   rm -rf "$tmpw"
   "$PY" -m pip install -q "mmdet==$MMDET_VERSION"
   "$PY" -m pip install -q --no-deps -e "$ROOT"
-  "$PY" -c 'import mmcv.ops, mmdet, mmengine, timm, cream_det' \
-    || { log "the environment does not import; see the errors above"; exit 1; }
   echo "$STAMP" > "$VENV/.cream_det_env"
+  "$PY" -c 'import mmcv.ops, mmdet, mmengine, timm' \
+    || { rm -f "$VENV/.cream_det_env"; log "the environment does not import; see above"; exit 1; }
   log "environment ready"
 }
 
