@@ -19,13 +19,11 @@ TIMM_VERSION=1.0.31
 PYCOCOTOOLS_VERSION=2.0.11
 # The environment's fingerprint: change any pin and the venv is rebuilt.
 STAMP="torch$TORCH_VERSION tv$TORCHVISION_VERSION mmcv$MMCV_VERSION mmengine$MMENGINE_VERSION mmdet$MMDET_VERSION timm$TIMM_VERSION pycocotools$PYCOCOTOOLS_VERSION"
-WHEEL_CACHE="${CREAM_DET_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cream_det/wheels}"
+CACHE="${CREAM_DET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cream_det}"
+WHEEL_CACHE="$CACHE/wheels"
+PYVER="$(python3 -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
 
 log() { echo "[cream_det] $*" >&2; }
-
-have_cuda_toolkit() {
-  command -v nvcc >/dev/null 2>&1 && "$PY" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null
-}
 
 # mmcv has no prebuilt wheel for torch 2.14: build it once from the sdist and
 # cache the wheel, keyed by versions and by whether CUDA ops were compiled.
@@ -60,36 +58,56 @@ WRAP
   rm -rf "$tmp"
 }
 
+# The pinned packages, installed once per machine into a cached base
+# environment; a repo's .venv is then a fresh venv whose site-packages are
+# hard links to the base's (seconds instead of minutes for torch alone).
+build_base_env() {
+  local base="$1" bpy="$1/bin/python"
+  log "building the base environment in $base (once per machine)"
+  rm -rf "$base"
+  python3 -m venv "$base"
+  "$bpy" -m pip install -q --upgrade pip wheel
+  "$bpy" -m pip install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
+  # mmcv's own runtime needs, since its wheel is installed with --no-deps below.
+  "$bpy" -m pip install -q "mmengine==$MMENGINE_VERSION" "timm==$TIMM_VERSION" \
+    "pycocotools==$PYCOCOTOOLS_VERSION" addict packaging Pillow pyyaml yapf \
+    pytest scikit-image
+  local flavour=cpu
+  if command -v nvcc >/dev/null 2>&1 \
+      && "$bpy" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    flavour=cuda
+  fi
+  local wheel="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$PYVER-$flavour.whl"
+  [ -f "$wheel" ] || PY="$bpy" build_mmcv_wheel "$flavour" "$wheel"
+  # The cached file is renamed; pip needs a valid wheel name to install it.
+  local tmpw
+  tmpw="$(mktemp -d)"
+  cp "$wheel" "$tmpw/mmcv-$MMCV_VERSION-$PYVER-$PYVER-linux_x86_64.whl"
+  "$bpy" -m pip install -q --no-deps "$tmpw"/*.whl
+  rm -rf "$tmpw"
+  "$bpy" -m pip install -q "mmdet==$MMDET_VERSION"
+  "$bpy" -c 'import mmcv.ops, mmdet, mmengine, timm' \
+    || { log "the base environment does not import; see above"; exit 1; }
+  echo "$STAMP" > "$base/.complete"
+}
+
 ensure_env() {
   if [ -f "$VENV/.cream_det_env" ] && [ "$(cat "$VENV/.cream_det_env")" = "$STAMP" ]; then
     return 0
   fi
+  local base="$CACHE/envs/$PYVER-$(echo "$STAMP" | sha1sum | cut -c1-12)"
+  [ -f "$base/.complete" ] || build_base_env "$base"
   log "creating the environment in $VENV"
   rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$PY" -m pip install -q --upgrade pip wheel
-  "$PY" -m pip install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
-  # mmcv's own runtime needs, since its wheel is installed with --no-deps below.
-  "$PY" -m pip install -q "mmengine==$MMENGINE_VERSION" "timm==$TIMM_VERSION" \
-    "pycocotools==$PYCOCOTOOLS_VERSION" addict packaging Pillow pyyaml yapf \
-    pytest scikit-image
-  local flavour=cpu
-  if have_cuda_toolkit; then flavour=cuda; fi
-  local pyver
-  pyver="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-  local wheel="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$pyver-$flavour.whl"
-  [ -f "$wheel" ] || build_mmcv_wheel "$flavour" "$wheel"
-  # The cached file is renamed; pip needs a valid wheel name to install it.
-  local tmpw
-  tmpw="$(mktemp -d)"
-  cp "$wheel" "$tmpw/mmcv-$MMCV_VERSION-$pyver-$pyver-linux_x86_64.whl"
-  "$PY" -m pip install -q --no-deps "$tmpw"/*.whl
-  rm -rf "$tmpw"
-  "$PY" -m pip install -q "mmdet==$MMDET_VERSION"
-  "$PY" -m pip install -q --no-deps -e "$ROOT"
+  python3 -m venv --without-pip "$VENV"
+  local purelib='import sysconfig; print(sysconfig.get_paths()["purelib"])' from to
+  from="$("$base/bin/python" -c "$purelib")"
+  to="$("$PY" -c "$purelib")"
+  cp -al "$from/." "$to/" 2>/dev/null || cp -a "$from/." "$to/"
+  "$PY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+  "$PY" -c 'import cream_det' \
+    || { log "the environment does not import cream_det; see above"; exit 1; }
   echo "$STAMP" > "$VENV/.cream_det_env"
-  "$PY" -c 'import mmcv.ops, mmdet, mmengine, timm' \
-    || { rm -f "$VENV/.cream_det_env"; log "the environment does not import; see above"; exit 1; }
   log "environment ready"
 }
 
