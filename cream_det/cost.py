@@ -87,19 +87,18 @@ class CostTable:
         self.fixed_params = count_params(supernet) - searchable
 
     def flops(self, path: Sequence[Sequence[int]]) -> int:
-        total = self.fixed_flops
-        for stage_table, ops in zip(self.layer_flops, path):
-            for layer_table, op in zip(stage_table, ops):
-                total += layer_table[op]
-        return total
+        return self._total(self.fixed_flops, self.layer_flops, path)
 
     def params(self, path: Sequence[Sequence[int]]) -> int:
-        total = self.fixed_params
-        for stage_table, ops in zip(self.layer_params, path):
+        return self._total(self.fixed_params, self.layer_params, path)
+
+    @staticmethod
+    def _total(fixed: int, table: list, path: Sequence[Sequence[int]]) -> int:
+        total = fixed
+        for stage_table, ops in zip(table, path):
             for layer_table, op in zip(stage_table, ops):
                 total += layer_table[op]
         return total
-
 
 def arch_cost(arch, resolution: int = None) -> dict:
     """Cost of a published name, an arch file or an Arch, as a classifier
