@@ -10,12 +10,21 @@ Other keys (FLOPs, parameters, the final board of a search) are kept as
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Sequence, Union
 
-from .space import SearchSpace, build_space
+from .space import SEARCH_SPACES, SearchSpace, build_space
+
+
+def _readable_json(data: dict) -> str:
+    """JSON with one line per stage, as a person would write it."""
+    stages = data['stages']
+    text = json.dumps(dict(data, stages='@STAGES@'), indent=2)
+    lines = ',\n'.join('    ' + json.dumps(ops) for ops in stages)
+    return text.replace('"@STAGES@"', '[\n' + lines + '\n  ]') + '\n'
 
 
 class ArchError(ValueError):
@@ -95,7 +104,11 @@ class Arch:
 
     # -- files -----------------------------------------------------------
     def to_dict(self) -> dict:
-        data = {'space': self.space.name, 'resolution': self.resolution,
+        # A space that is not registered (declared in a config) is written
+        # out whole, so that the file stands on its own.
+        registered = SEARCH_SPACES.get(self.space.name) == self.space
+        space = self.space.name if registered else dataclasses.asdict(self.space)
+        data = {'space': space, 'resolution': self.resolution,
                 'stages': [list(ops) for ops in self.stages]}
         data.update({k: v for k, v in self.meta.items() if k not in data})
         return data
@@ -123,8 +136,7 @@ class Arch:
                 import yaml
                 yaml.safe_dump(data, f, sort_keys=False)
             else:
-                json.dump(data, f, indent=2)
-                f.write('\n')
+                f.write(_readable_json(data))
 
     @classmethod
     def load(cls, path: str) -> 'Arch':

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from timm.layers import BatchNormAct2d, create_conv2d, make_divisible
+from timm.layers.activations import HardSigmoid
 from timm.models._efficientnet_blocks import SqueezeExcite
 from timm.models._efficientnet_builder import (EfficientNetBuilder, decode_arch_def,
                                                efficientnet_init_weights)
@@ -24,7 +25,9 @@ from ..space import SearchSpace
 
 # SE reduced channels are a multiple of 8 of the expanded channels x ratio,
 # with ReLU inside and a hard-sigmoid gate, whatever the block's activation.
-CreamSqueezeExcite = partial(SqueezeExcite, gate_layer='hard_sigmoid',
+# The gate is timm's relu6(x + 3) / 6, as the official one: torch's native
+# hardsigmoid has no second derivative, which the meta-matching update needs.
+CreamSqueezeExcite = partial(SqueezeExcite, gate_layer=HardSigmoid,
                              force_act_layer=nn.ReLU, rd_round_fn=make_divisible)
 ACT_LAYER = nn.SiLU  # Swish
 

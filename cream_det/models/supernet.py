@@ -26,6 +26,8 @@ class CreamSuperNet(CreamBase):
         budget: (min, max) MFLOPs; the space's budget rule gives the depths
             and resolution (the official rule for ``'cream'``).
         depths: explicit layers per searchable stage instead of a budget.
+        resolution: the input size of the search, if not the one that the
+            budget rule (or the space's default) gives.
         num_classes, drop_rate: the classifier, as for :class:`CreamNet`.
 
     ``blocks[stage][layer][op]`` is laid out as in the official supernet; the
@@ -36,12 +38,18 @@ class CreamSuperNet(CreamBase):
                  space: Union[str, dict, SearchSpace] = 'cream',
                  budget: Optional[Sequence[float]] = None,
                  depths: Optional[Sequence[int]] = None,
+                 resolution: Optional[int] = None,
                  num_classes: int = 1000,
                  drop_rate: float = 0.,
                  init_cfg=None):
         space = build_space(space)
         super().__init__(space, num_classes, drop_rate, init_cfg=init_cfg)
+        self.budget = None if budget is None else tuple(budget)
         self.depths, self.resolution = space.supernet_layout(budget, depths)
+        if resolution is not None:
+            if resolution % 32:
+                raise ValueError(f'resolution={resolution}: expected a multiple of 32')
+            self.resolution = resolution
         (first,), chs = build_blocks(space.stem_channels, [[space.first_block]])
         self.blocks = nn.ModuleList([nn.ModuleList([nn.ModuleList(first)])])
         for s, depth in enumerate(self.depths):
