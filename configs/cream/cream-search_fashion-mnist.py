@@ -6,14 +6,14 @@ custom_imports = dict(imports=['cream_det'], allow_failed_imports=False)
 
 model = dict(
     type='CreamSearch',
-    supernet=dict(space='cream', depths=[1, 2, 2, 2, 1], resolution=32, num_classes=10),
+    supernet=dict(space='cream', depths=[1, 1, 1, 1, 1], resolution=32, num_classes=10),
     sampling='pre_prob',
     pick_method='meta',
-    warmup_iters=150,
+    warmup_iters=300,
     pool_size=10,
     acc_gap=5.,
     slice_size=4,
-    update_iter=20,
+    update_iter=50,
     label_smoothing=0.1,
     seed=0,
     data_preprocessor=dict(type='ImgDataPreprocessor', mean=[72.9] * 3, std=[90.0] * 3))
@@ -31,7 +31,7 @@ held_out_dataloader = dict(
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(fashion, indices=(50000, 52000)))
 
-max_iters = 600
+max_iters = 1000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 # The official recipe, lr 1.0 for 8x128 images scaled to 64 images.
 optim_wrapper = dict(
@@ -51,7 +51,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=250, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 custom_hooks = [dict(type='CreamArchHook', rule='official', held_out=held_out_dataloader,
                      calib_batches=10)]

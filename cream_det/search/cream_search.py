@@ -112,10 +112,11 @@ class CreamSearch(BaseModel):
             raise ValueError(f'pick_method={pick_method!r}: expected one of {PICK_METHODS}')
         supernet = {k: v for k, v in supernet.items() if k != 'type'}
         self.supernet = CreamSuperNet(**supernet)
-        num_ops = len(self.supernet.space.ops)
-        if len(pre_prob) != num_ops or abs(sum(pre_prob) - 1) > 1e-6 or min(pre_prob) < 0:
-            raise ValueError(f'pre_prob={tuple(pre_prob)}: expected {num_ops} probabilities '
-                             'summing to 1')
+        self.num_ops = len(self.supernet.space.ops)
+        if sampling == 'pre_prob' and (len(pre_prob) != self.num_ops
+                                       or abs(sum(pre_prob) - 1) > 1e-6 or min(pre_prob) < 0):
+            raise ValueError(f'pre_prob={tuple(pre_prob)}: expected {self.num_ops} '
+                             'probabilities summing to 1')
         self.sampling, self.pick_method = sampling, pick_method
         self.register_buffer('pre_prob', torch.tensor(pre_prob, dtype=torch.float64),
                              persistent=False)
@@ -136,7 +137,7 @@ class CreamSearch(BaseModel):
             return self.pre_prob
         if self.sampling == 'teacher' and len(self.board):
             counts = torch.bincount(self.board.paths[:len(self.board)].flatten().cpu(),
-                                    minlength=len(self.pre_prob)).double()
+                                    minlength=self.num_ops).double()
             return counts / counts.sum()
         return None  # even
 
@@ -145,7 +146,7 @@ class CreamSearch(BaseModel):
         probs = self.op_probabilities()
         total = sum(self.supernet.depths)
         if probs is None:
-            flat = torch.randint(len(self.pre_prob), (total,), generator=generator)
+            flat = torch.randint(self.num_ops, (total,), generator=generator)
         else:
             flat = torch.multinomial(probs.cpu(), total, replacement=True, generator=generator)
         return self.split_path(flat.tolist())
@@ -257,7 +258,8 @@ class CreamSearch(BaseModel):
         the chosen entry; the official code uses the last entry's score."""
         if self.pick_method == 'top1':
             return 0.5, self.split_path(self.board.paths[0].tolist())
-        scores = self.match_scores(path)
+        with torch.no_grad():
+            scores = self.match_scores(path)
         best = int(scores.argmax())
         return float(torch.sigmoid(-scores[best])), self.split_path(self.board.paths[best].tolist())
 

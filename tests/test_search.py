@@ -1,0 +1,147 @@
+import json
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from cream_det import CreamNet, resolve_arch
+from cream_det.search import CreamSearch, PrioritizedBoard
+from search_utils import TINY_SPACE, tiny_search_cfg
+
+
+def _board(pool=3, gap=5.):
+    return PrioritizedBoard(pool, num_layers=2, slice_size=1, input_shape=(3, 4, 4),
+                            num_classes=2, acc_gap=gap)
+
+
+def _insert(board, prec1, flops, it=0):
+    return board.insert(prec1, flops, 1, torch.tensor([0, 1]), torch.zeros(1, 3, 4, 4),
+                        torch.zeros(1, 2), it)
+
+
+def test_board_insertion_rules_sorting_and_cap():
+    board = _board()
+    assert _insert(board, 10., 100) and _insert(board, 30., 100) and _insert(board, 20., 100)
+    assert [e['prec1'] for e in board.entries()] == [30., 20., 10.]
+    assert not _insert(board, 12., 100)       # full, not 5 points better, not cheaper
+    assert _insert(board, 12., 50, it=7)      # better and cheaper than the worst
+    assert [e['prec1'] for e in board.entries()] == [30., 20., 12.]
+    assert board.entries()[2]['entered_at'] == 7
+    assert not _insert(board, 16., 100)
+    assert _insert(board, 17.5, 100)          # more than acc_gap above the worst
+    assert [e['prec1'] for e in board.entries()] == [30., 20., 17.5]
+    assert len(board) == 3
+
+
+def _search_model(**kw):
+    args = dict(supernet=dict(space=TINY_SPACE, depths=[1, 2, 1, 1, 1], num_classes=10),
+                sampling='even', pool_size=4, slice_size=2, warmup_iters=0)
+    args.update(kw)
+    return CreamSearch(**args)
+
+
+def _fill_board(model, n=4):
+    g = torch.Generator().manual_seed(0)
+    for i in range(n):
+        path = model.sample_path(i)
+        model.board.insert(float(10 * i), model.cost.flops(path), model.cost.params(path),
+                           torch.tensor(sum(path, [])), torch.randn(2, 3, 32, 32, generator=g),
+                           torch.randn(2, 10, generator=g), i)
+
+
+def _bn_buffers(model):
+    return {k: v.clone() for k, v in model.supernet.state_dict().items()
+            if 'running' in k or 'num_batches' in k}
+
+
+def test_teacher_selection_is_batched_and_leaves_bn_statistics_alone():
+    torch.manual_seed(0)
+    model = _search_model().train()
+    _fill_board(model)
+    before = _bn_buffers(model)
+    calls = []
+    hook = model.supernet.conv_stem.register_forward_hook(lambda m, i, o: calls.append(i[0].shape))
+    path = model.sample_path(99)
+    scores = model.match_scores(path)
+    weight, teacher = model.select_teacher(path)
+    hook.remove()
+    assert calls == [torch.Size([8, 3, 32, 32])] * 2  # one forward of all 4 entries x 2 images
+    assert scores.shape == (4,)
+    best = int(scores.argmax())
+    # The weight is the chosen entry's, not the last one's (official issue #25).
+    assert weight == pytest.approx(float(torch.sigmoid(-scores[best]).detach()))
+    assert teacher == model.split_path(model.board.paths[best].tolist())
+    for key, value in _bn_buffers(model).items():
+        torch.testing.assert_close(value, before[key], msg=key)
+
+
+def test_paths_follow_seed_and_iteration():
+    model = _search_model()
+    assert model.sample_path(5) == model.sample_path(5)
+    assert any(model.sample_path(5) != model.sample_path(i) for i in range(6, 12))
+    assert [len(s) for s in model.sample_path(0)] == [1, 2, 1, 1, 1]
+    pre = _search_model(sampling='pre_prob', pre_prob=(1., 0., 0.))
+    assert all(op == 0 for ops in pre.sample_path(3) for op in ops)
+
+
+def test_meta_update_moves_meta_network_through_all_path_parameters():
+    torch.manual_seed(0)
+    model = _search_model().train()
+    _fill_board(model)
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+    wrappers = OptimWrapperDict(
+        supernet=OptimWrapper(torch.optim.SGD(model.supernet.parameters(), lr=0.1)),
+        meta=OptimWrapper(torch.optim.SGD(model.meta.parameters(), lr=0.1)))
+    meta_before = [p.clone() for p in model.meta.parameters()]
+    path = model.sample_path(0)
+    inputs, labels = torch.randn(4, 3, 32, 32), torch.randint(10, (4,))
+    loss = model.meta_update(inputs, labels, path, wrappers)
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(meta_before, model.meta.parameters()))
+
+
+def test_non_finite_loss_stops_before_any_update():
+    model = _search_model()
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+    wrappers = OptimWrapperDict(
+        supernet=OptimWrapper(torch.optim.SGD(model.supernet.parameters(), lr=0.1)),
+        meta=OptimWrapper(torch.optim.SGD(model.meta.parameters(), lr=0.1)))
+    before = {k: v.clone() for k, v in model.supernet.state_dict().items()}
+    bad = dict(inputs=torch.full((4, 3, 32, 32), float('nan')), data_samples=[0, 1, 2, 3])
+    with pytest.raises(FloatingPointError, match='non-finite loss .* at iteration 0'):
+        model.train_step(bad, wrappers)
+    for key, value in model.supernet.state_dict().items():
+        if 'running' not in key and 'num_batches' not in key:
+            torch.testing.assert_close(value, before[key], msg=key, equal_nan=True)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="sampling='random'"):
+        _search_model(sampling='random')
+    with pytest.raises(ValueError, match='expected 3 probabilities'):
+        _search_model(sampling='pre_prob')  # the official 6 for a 3-op space
+    from cream_det.datasets import ImageFolderData
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        ImageFolderData('/nonexistent', 'train')
+
+
+def test_search_run_writes_arch_and_board(tmp_path):
+    cfg = tiny_search_cfg(tmp_path)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    board = json.load(open(tmp_path / 'board.json'))['entries']
+    assert 1 <= len(board) <= 4
+    assert [e['prec1'] for e in board] == sorted((e['prec1'] for e in board), reverse=True)
+    assert all('held_out_top1' in e for e in board)
+    arch = resolve_arch(str(tmp_path / 'arch.json'))  # usable as arch= everywhere
+    assert arch.resolution == 32 and arch.meta['rule'] == 'official'
+    assert str(arch) == board[0]['arch']
+    net = CreamNet(str(tmp_path / "arch.json"), num_classes=10).eval()
+    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+    log = open(next(tmp_path.glob('*/*.log'))).read()
+    for key in ('loss', 'kd_loss', 'prec1', 'match_weight', 'board_size', 'board_best',
+                'board_worst', 'meta_loss', 'eta'):
+        assert re.search(rf'\b{key}: ', log), key
