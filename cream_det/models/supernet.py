@@ -98,17 +98,17 @@ class CreamSuperNet(CreamBase):
         x = self.blocks[-1][0][0](x)
         return self.forward_head(x)
 
-    def path_parameters(self, path: Path):
-        """The parameters that one path uses (shared stem and head included)."""
-        yield from self.conv_stem.parameters()
-        yield from self.bn1.parameters()
-        yield from self.blocks[0].parameters()
+    def path_modules(self, path: Path) -> list[nn.Module]:
+        """The modules that one path runs (shared stem and head included)."""
+        modules = [self.conv_stem, self.bn1, self.blocks[0]]
         for stage, ops in zip(self.blocks[1:-1], path):
-            for candidates, op in zip(stage, ops):
-                yield from candidates[op].parameters()
-        yield from self.blocks[-1].parameters()
-        yield from self.conv_head.parameters()
-        yield from self.classifier.parameters()
+            modules.extend(candidates[op] for candidates, op in zip(stage, ops))
+        modules.extend([self.blocks[-1], self.conv_head, self.classifier])
+        return modules
+
+    def path_parameters(self, path: Path):
+        for module in self.path_modules(path):
+            yield from module.parameters()
 
     # -- children ----------------------------------------------------------
     def export_child(self, path: Union[Path, Arch], **kwargs) -> CreamNet:

@@ -198,6 +198,7 @@ class CreamSearch(BaseModel):
         prec1 = float(self._mean_over_ranks(prec1.detach()))
         if after_warmup:
             self._update_board(prec1, flops, path, inputs, logits, teacher_logits, iteration)
+        self._average_bn_statistics(path)
         self.iteration += 1
         log.update(loss=loss.detach(), prec1=torch.tensor(prec1),
                    board_size=torch.tensor(float(len(self.board))))
@@ -219,6 +220,13 @@ class CreamSearch(BaseModel):
     def _average_grads(params) -> None:
         grads = [p.grad for p in params if p.grad is not None]
         dist.all_reduce_params(grads, op='mean')
+
+    def _average_bn_statistics(self, path) -> None:
+        """Running statistics are gathered on each rank's own batch; their
+        mean over ranks keeps every rank's copy of the supernet identical."""
+        stats = [b for m in self.supernet.path_modules(path) for b in m.buffers()
+                 if b.is_floating_point()]
+        dist.all_reduce_params(stats, op='mean')
 
     @staticmethod
     def _mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
