@@ -4,7 +4,6 @@ import re
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 from cream_det import CreamNet, resolve_arch
@@ -145,3 +144,30 @@ def test_search_run_writes_arch_and_board(tmp_path):
     for key in ('loss', 'kd_loss', 'prec1', 'match_weight', 'board_size', 'board_best',
                 'board_worst', 'meta_loss', 'eta'):
         assert re.search(rf'\b{key}: ', log), key
+
+
+def _search_tool(*args):
+    import subprocess
+    import sys
+    root = osp.join(osp.dirname(__file__), '..')
+    return subprocess.run([sys.executable, osp.join(root, 'tools', 'search_backbone.py'),
+                           osp.join(root, 'configs', 'cream', 'cream-search_0-600_8xb128_in1k.py'),
+                           *args], capture_output=True, text=True, timeout=600)
+
+
+def test_search_tool_clear_errors(tmp_path):
+    missing = _search_tool('--work-dir', str(tmp_path), '--cfg-options',
+                           'train_dataloader.dataset.root=/nonexistent',
+                           'train_dataloader.num_workers=0',
+                           'train_dataloader.persistent_workers=False')
+    assert missing.returncode != 0
+    assert 'dataset folder /nonexistent/train does not exist' in missing.stderr
+    assert 'Traceback' not in missing.stderr
+    bad_option = _search_tool('--work-dir', str(tmp_path), '--cfg-options',
+                              'model.pick_method=best')
+    assert bad_option.returncode != 0
+    assert "pick_method='best': expected one of ('meta', 'top1')" in bad_option.stderr
+    assert 'Traceback' not in bad_option.stderr
+    budget = _search_tool('--work-dir', str(tmp_path), '--cfg-options',
+                          'model.supernet.budget=[700,800]')
+    assert budget.returncode != 0 and 'no depth meets the FLOPs budget' in budget.stderr

@@ -26,7 +26,10 @@ def main():
         runner = Runner.from_cfg(cfg)
     except (FileNotFoundError, ValueError, KeyError) as err:
         sys.exit(f'error: {err.args[0] if err.args else err}')
-    runner.train()
+    try:
+        runner.train()
+    except (FileNotFoundError, FloatingPointError) as err:  # a dataset, a diverged run
+        sys.exit(f'error: {err}')
 
 
 if __name__ == '__main__':

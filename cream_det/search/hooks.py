@@ -1,6 +1,7 @@
 """Choosing the final arch when the search ends, and writing it out."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 from typing import Optional
@@ -14,6 +15,15 @@ from mmengine.runner import Runner
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
+def calibration_loader(train_dataloader: dict):
+    """A fresh, finite loader over the training set. (The training loader
+    itself will not do: mmengine's InfiniteSampler yields nothing more once
+    an iterator over it has been dropped.)"""
+    cfg = copy.deepcopy(dict(train_dataloader))
+    cfg.update(sampler=dict(type='DefaultSampler', shuffle=True), persistent_workers=False)
+    return Runner.build_dataloader(cfg)
+
+
 def recalibrated_accuracy(child: torch.nn.Module, calib_loader, eval_loader, preprocess,
                           calib_batches: int) -> float:
     """Top-1 (%) of a child after re-estimating its BatchNorm statistics on
@@ -24,11 +34,15 @@ def recalibrated_accuracy(child: torch.nn.Module, calib_loader, eval_loader, pre
             m.reset_running_stats()
             m.momentum = None  # a plain average over the calibration batches
     child.train()
+    seen = 0
     with torch.no_grad():
-        for i, batch in enumerate(calib_loader):
-            if i >= calib_batches:
+        for batch in calib_loader:
+            if seen == calib_batches:
                 break
             child(preprocess(batch, False)['inputs'])
+            seen += 1
+        if seen == 0:
+            raise RuntimeError('BatchNorm recalibration saw no batch: the loader is empty')
         child.eval()
         correct = total = 0
         for batch in eval_loader:
@@ -75,6 +89,7 @@ class CreamArchHook(Hook):
         chosen = official
         if self.held_out is not None:
             eval_loader = Runner.build_dataloader(self.held_out)
+            calib_loader = calibration_loader(runner.cfg.train_dataloader)
             budget = supernet.budget or (0, float('inf'))
             best = None
             for i, entry in enumerate(entries):
@@ -83,7 +98,7 @@ class CreamArchHook(Hook):
                 child = supernet.export_child(model.split_path(entry['path']))
                 child.to(next(supernet.parameters()).device)
                 entry['held_out_top1'] = recalibrated_accuracy(
-                    child, runner.train_dataloader, eval_loader, model.data_preprocessor,
+                    child, calib_loader, eval_loader, model.data_preprocessor,
                     self.calib_batches)
                 if best is None or entry['held_out_top1'] > entries[best]['held_out_top1']:
                     best = i

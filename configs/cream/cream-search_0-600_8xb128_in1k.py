@@ -1,0 +1,59 @@
+# The paper's ImageNet search: the (0, 600) MFLOPs supernet, 8 GPUs x 128
+# images, 120 epochs, the official hyper-parameters (microsoft/Cream,
+# experiments/configs/train/train.yaml).
+#   torchrun --nproc_per_node 8 tools/search_backbone.py THIS_CONFIG --launcher pytorch
+custom_imports = dict(imports=['cream_det'], allow_failed_imports=False)
+
+iters_per_epoch = 1281167 // 1024  # 1251 at 8 x 128
+model = dict(
+    type='CreamSearch',
+    supernet=dict(space='cream', budget=(0, 600), num_classes=1000),
+    sampling='pre_prob',
+    pick_method='meta',
+    warmup_iters=21 * iters_per_epoch,  # official META_STA_EPOCH 20: epochs 0-20
+    pool_size=10,
+    acc_gap=5.,
+    slice_size=4,
+    update_iter=200,
+    label_smoothing=0.1,
+    seed=0,
+    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375]))
+
+train_dataloader = dict(
+    batch_size=128, num_workers=8, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='ImageFolderData', root='data/imagenet', split='train', resolution=224))
+
+max_epochs = 120
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# SGD with Nesterov, lr 1.0 at 8 x 128 images, no weight decay on biases and
+# BatchNorm, linear decay to 0; the meta-matching network at lr 1e-4.
+optim_wrapper = dict(
+    constructor='SubmoduleOptimWrapperConstructor',
+    supernet=dict(
+        type='OptimWrapper',
+        optimizer=dict(type='SGD', lr=1.0, momentum=0.9, nesterov=True, weight_decay=1e-4),
+        paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.)),
+    meta=dict(type='OptimWrapper',
+              optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, nesterov=True)))
+param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True,
+                        begin=0, end=max_epochs, convert_to_iter_based=True)]
+
+model_wrapper_cfg = dict(type='CreamSearchParallel')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+# The official top-of-board choice; add held_out=<a dataloader> and
+# rule='held_out' to re-evaluate the board's paths on held-out images.
+custom_hooks = [dict(type='EMAHook', momentum=0.0002, priority='ABOVE_NORMAL'),
+                dict(type='CreamArchHook', rule='official')]
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='nccl'))
+randomness = dict(seed=0)
+log_level = 'INFO'
+load_from = None
+resume = False
