@@ -1,0 +1,85 @@
+"""Images per second of one search step, side by side in one run:
+
+1. SPOS: a uniformly sampled path, CE only;
+2. Cream: ``CreamSearch.train_step`` after the warm-up, with a full board;
+3. the floor: a SPOS step, plus one forward of the batch without gradient
+   (the teacher), plus one forward of the board's pool_size x slice images
+   without gradient (the teacher selection).
+
+    python tools/benchmark_search_step.py [--batch-sizes 16 64] [--steps 3]
+
+A Cream step cannot cost less than the floor; the ratios are what to read.
+"""
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+from cream_det.search import CreamSearch
+
+
+def timed(fn, steps):
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - start) / steps
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[16, 64])
+    parser.add_argument('--steps', type=int, default=3)
+    parser.add_argument('--budget', type=float, nargs=2, default=(0, 600))
+    parser.add_argument('--sampling', default='even',
+                        help="Cream's path sampling; 'even' draws paths as SPOS does, "
+                        "'pre_prob' favours the dearer e6 ops")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = CreamSearch(supernet=dict(space='cream', budget=args.budget, num_classes=1000),
+                        sampling=args.sampling, warmup_iters=0, update_iter=10 ** 9).train()
+    net, res = model.supernet, model.supernet.resolution
+    wrappers = OptimWrapperDict(
+        supernet=OptimWrapper(torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)),
+        meta=OptimWrapper(torch.optim.SGD(model.meta.parameters(), lr=1e-4)))
+    g = torch.Generator().manual_seed(0)
+    for i in range(model.board.pool_size):  # a full board
+        path = model.sample_path(i)
+        model.board.insert(float(i), model.cost.flops(path), model.cost.params(path),
+                           torch.tensor(sum(path, [])),
+                           torch.randn(model.slice_size, 3, res, res, generator=g),
+                           torch.randn(model.slice_size, 1000, generator=g), i)
+    board_images = model.board.inputs[:len(model.board)].flatten(0, 1)
+    print(f'Cream sampling {args.sampling}; supernet depths {net.depths} @{res}, board {len(model.board)} x '
+          f'{model.slice_size} images, {torch.get_num_threads()} threads')
+    for batch in args.batch_sizes:
+        x = torch.randn(batch, 3, res, res)
+        y = torch.randint(1000, (batch,))
+        data = dict(inputs=x, data_samples=y.tolist())
+        step = iter(range(10 ** 9))
+
+        def spos():
+            path = [torch.randint(6, (d,)).tolist() for d in net.depths]
+            wrappers['supernet'].update_params(F.cross_entropy(net(x, path), y))
+
+        def floor():
+            spos()
+            with torch.no_grad():
+                net(x, model.sample_path(next(step)))
+                net(board_images, model.sample_path(next(step)))
+
+        def cream():
+            model.train_step(data, wrappers)
+
+        times = {name: timed(fn, args.steps) for name, fn in
+                 (('SPOS', spos), ('floor', floor), ('Cream', cream))}
+        line = ', '.join(f'{n} {batch / t:.1f} img/s' for n, t in times.items())
+        print(f'batch {batch}: {line}; Cream/SPOS {times["Cream"] / times["SPOS"]:.2f}x, '
+              f'Cream/floor {times["Cream"] / times["floor"]:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
