@@ -1,7 +1,8 @@
 """The README's main job on the embedded default.
 
-Until the search lands, it builds every published Cream model and prints
-its resolution, parameters and FLOPs, beside the official thop figures.
+For now it builds every published Cream model and prints its resolution,
+parameters and FLOPs beside the official thop figures; the whole pipeline
+(search, pretraining, detection) is to become the main job.
 """
 from cream_det.cost import arch_cost, cost_table_text
 from cream_det.registry import published_archs
