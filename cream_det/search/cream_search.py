@@ -34,14 +34,13 @@ def soft_cross_entropy(logits: torch.Tensor, soft_targets: torch.Tensor) -> torc
 
 
 @contextmanager
-def bn_stats_frozen(module: nn.Module):
-    """Forward with batch statistics, as in training, without moving any
-    BatchNorm running statistics (momentum 0, counter restored).
+def bn_stats_frozen(bns: list):
+    """Forward with batch statistics, as in training, without moving the
+    running statistics of ``bns`` (momentum 0, counter restored).
 
     DEVIATION: the official board and teacher forwards run in train mode and
     update the running statistics with teacher and board batches.
     """
-    bns = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
     for m in bns:
         m.momentum = 0.
@@ -130,6 +129,10 @@ class CreamSearch(BaseModel):
                                       acc_gap)
         self.meta = MetaMatchingNetwork(num_classes, slice_size)
         self.register_buffer('iteration', torch.zeros((), dtype=torch.long))
+        # Listed once: walking the supernet's modules on every forward would
+        # cost a few thousand visits a step.
+        self._batch_norms = [m for m in self.supernet.modules()
+                             if isinstance(m, _BatchNorm) and m.track_running_stats]
 
     # -- paths -----------------------------------------------------------
     def op_probabilities(self) -> Optional[torch.Tensor]:
@@ -178,7 +181,7 @@ class CreamSearch(BaseModel):
         if after_warmup and len(self.board):
             with torch.no_grad():
                 weight, teacher = self.select_teacher(path)
-                with bn_stats_frozen(self.supernet):
+                with bn_stats_frozen(self._batch_norms):
                     teacher_logits = self.supernet(inputs, teacher)
             kd = soft_cross_entropy(logits, F.softmax(teacher_logits, dim=1))
             # DEVIATION: the matching weight is a constant here; officially
@@ -255,7 +258,7 @@ class CreamSearch(BaseModel):
         """Meta-matching scores of every board entry for the student ``path``,
         in one batched forward of all entries' slices."""
         n = len(self.board)
-        with torch.no_grad(), bn_stats_frozen(self.supernet):
+        with torch.no_grad(), bn_stats_frozen(self._batch_norms):
             images = self.board.inputs[:n].flatten(0, 1)
             student = F.softmax(self.supernet(images, path).float(), dim=1)
         difference = student.view(n, self.slice_size, -1) - self.board.soft_outputs[:n]
@@ -290,14 +293,14 @@ class CreamSearch(BaseModel):
         best = int(scores.argmax()) if self.pick_method == 'meta' else 0
         weight = torch.sigmoid(-scores[best])
         teacher = self.split_path(self.board.paths[best].tolist())
-        with torch.no_grad(), bn_stats_frozen(self.supernet):
+        with torch.no_grad(), bn_stats_frozen(self._batch_norms):
             soft = F.softmax(self.supernet(x1, teacher), dim=1)
         kd = weight * soft_cross_entropy(self.supernet(x1, path), soft)
         grads = torch.autograd.grad(kd, params, create_graph=True)
         lr = optim_wrapper['supernet'].get_lr()['lr'][0]
         lookahead = {n: p - lr * g for n, p, g in zip(names, params, grads)}
 
-        with bn_stats_frozen(self.supernet):
+        with bn_stats_frozen(self._batch_norms):
             ce = F.cross_entropy(functional_call(self.supernet, lookahead, (x2, path)), y2)
         meta_params = list(self.meta.parameters())
         meta_grads = torch.autograd.grad(ce, meta_params)
