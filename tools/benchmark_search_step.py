@@ -6,11 +6,15 @@
    (the teacher), plus one forward of the board's pool_size x slice images
    without gradient (the teacher selection).
 
-    python tools/benchmark_search_step.py [--batch-sizes 16 64] [--steps 3]
+    python tools/benchmark_search_step.py [--batch-sizes 16 32 64] [--steps 6]
 
-A Cream step cannot cost less than the floor; the ratios are what to read.
+The three steps train the same sequence of student paths, and the floor's
+teacher is the entry Cream picks, so that the ratios compare work, not the
+luck of the draw: one path may cost several times another. A Cream step
+cannot cost less than the floor; the ratios are what to read.
 """
 import argparse
+import statistics
 import time
 
 import torch
@@ -20,19 +24,26 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from cream_det.search import CreamSearch
 
 
-def timed(fn, steps):
-    fn()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return (time.perf_counter() - start) / steps
+def timed(model, steps, kinds):
+    """Median seconds per step of each kind. Kinds take turns, each on the
+    same student path (``model.iteration`` is rewound), so that a slow spell
+    of a shared machine or a dear path falls on all of them alike."""
+    times = {name: [] for name in kinds}
+    for i in range(steps + 1):  # the first round warms up
+        for name, fn in kinds.items():
+            model.iteration.fill_(i)
+            start = time.perf_counter()
+            fn()
+            if i:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[16, 64])
-    parser.add_argument('--steps', type=int, default=3)
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[16, 32, 64])
+    parser.add_argument('--steps', type=int, default=6)
     parser.add_argument('--budget', type=float, nargs=2, default=(0, 600))
     parser.add_argument('--sampling', default='even',
                         help="Cream's path sampling; 'even' draws paths as SPOS does, "
@@ -52,30 +63,28 @@ def main():
                            torch.tensor(sum(path, [])),
                            torch.randn(model.slice_size, 3, res, res, generator=g),
                            torch.randn(model.slice_size, 1000, generator=g), i)
-    board_images = model.board.inputs[:len(model.board)].flatten(0, 1)
     print(f'Cream sampling {args.sampling}; supernet depths {net.depths} @{res}, board {len(model.board)} x '
           f'{model.slice_size} images, {torch.get_num_threads()} threads')
     for batch in args.batch_sizes:
         x = torch.randn(batch, 3, res, res)
         y = torch.randint(1000, (batch,))
         data = dict(inputs=x, data_samples=y.tolist())
-        step = iter(range(10 ** 9))
 
         def spos():
-            path = [torch.randint(6, (d,)).tolist() for d in net.depths]
+            path = model.sample_path(int(model.iteration))
             wrappers['supernet'].update_params(F.cross_entropy(net(x, path), y))
+            return path
 
         def floor():
-            spos()
+            path = spos()
             with torch.no_grad():
-                net(x, model.sample_path(next(step)))
-                net(board_images, model.sample_path(next(step)))
+                best = int(model.match_scores(path).argmax())  # the board forward
+                net(x, model.split_path(model.board.paths[best].tolist()))  # the teacher
 
         def cream():
             model.train_step(data, wrappers)
 
-        times = {name: timed(fn, args.steps) for name, fn in
-                 (('SPOS', spos), ('floor', floor), ('Cream', cream))}
+        times = timed(model, args.steps, dict(SPOS=spos, floor=floor, Cream=cream))
         line = ', '.join(f'{n} {batch / t:.1f} img/s' for n, t in times.items())
         print(f'batch {batch}: {line}; Cream/SPOS {times["Cream"] / times["SPOS"]:.2f}x, '
               f'Cream/floor {times["Cream"] / times["floor"]:.2f}x')

@@ -175,22 +175,26 @@ class CreamSearch(BaseModel):
                 and iteration % self.update_iter == 0:
             log['meta_loss'] = self.meta_update(inputs, labels, path, optim_wrapper)
 
-        logits = self.supernet(inputs, path)
-        ce = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        # The teacher's forwards come first: they need no gradient, and run
+        # before the student's graph is alive they work in less memory. The
+        # student's weights are the same either way, and these forwards leave
+        # BN statistics alone.
         teacher_logits = None
         if after_warmup and len(self.board):
             with torch.no_grad():
                 weight, teacher = self.select_teacher(path)
                 with bn_stats_frozen(self._batch_norms):
                     teacher_logits = self.supernet(inputs, teacher)
+
+        logits = self.supernet(inputs, path)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        if teacher_logits is not None:
             kd = soft_cross_entropy(logits, F.softmax(teacher_logits, dim=1))
             # DEVIATION: the matching weight is a constant here; officially
             # the main loss also trained the meta layer and, through the last
             # board forward, the student.
-            loss = (weight * kd + (2 - weight) * ce) / 2
+            loss = (weight * kd + (2 - weight) * loss) / 2
             log.update(kd_loss=kd.detach(), match_weight=torch.tensor(weight))
-        else:
-            loss = ce
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f'non-finite loss ({loss.item()}) at iteration {iteration}; stopped before '
