@@ -90,17 +90,27 @@ def check_fits(model: nn.Module, state: dict, source: str, shown: int = 5) -> No
             more = f' (and {len(items) - shown} more)' if len(items) > shown else ''
             problems.append(f'{len(items)} {title}: {", ".join(items[:shown])}{more}')
     if problems:
-        name = str(model.arch) if hasattr(model, 'arch') else type(model).__name__
+        arch = getattr(model, 'arch', None) or getattr(getattr(model, 'backbone', None), 'arch', None)
+        name = str(arch) if arch is not None else type(model).__name__
         raise ValueError(f'checkpoint {source} does not fit the model ({name}): '
                          + '; '.join(problems))
 
 
-def load_official_checkpoint(model: nn.Module, path: str, ema: bool = True) -> str:
-    """Load a release file strictly into ``model``; return which weights."""
+def load_weights(model: nn.Module, path: str, ema: bool = True) -> str:
+    """Load a checkpoint strictly into ``model``, with one readable error if
+    it does not fit; return which weights were taken.
+
+    Any kind of file works: an official release file (its EMA weights if
+    ``ema`` and present), an mmengine checkpoint (whose ``state_dict`` holds
+    the EMA weights when EMAHook trained it), an exported backbone. A model
+    may adapt the keys with ``adapt_state_dict`` (a classifier prefixes a
+    bare CreamNet's).
+    """
     checkpoint = read_checkpoint(path)
     which = next((k for k in (STATE_KEYS if ema else STATE_KEYS[1:]) if k in checkpoint),
                  'state dict')
     state = select_state_dict(checkpoint, ema)
+    state = getattr(model, 'adapt_state_dict', lambda s: s)(state)
     check_fits(model, state, path)
     model.load_state_dict(state, strict=True)
     return which

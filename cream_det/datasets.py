@@ -1,13 +1,17 @@
 """Image classification data for the search (and pretraining) runs.
 
-Each item is ``dict(inputs=uint8 tensor CxHxW, data_samples=class index)``;
-mmengine's ``ImgDataPreprocessor`` normalises and batches them.
+Each item is ``dict(inputs=CxHxW tensor, data_samples=class index)``;
+mmengine's ``ImgDataPreprocessor`` batches them.
 
 - :class:`ImageFolderData`: the ImageNet layout, ``root/<split>/<class>/*.JPEG``
-  (read by torchvision's ``ImageFolder``).
+  (read by torchvision's ``ImageFolder``), with timm's ImageNet transforms
+  (RandAugment, random erasing...), which normalise: float tensors.
 - :class:`FashionMNIST`: the real Fashion-MNIST files as the Debian package
   ``dataset-fashion-mnist`` installs them (idx format, gzip), the embedded
-  default that runs on a CPU.
+  default that runs on a CPU: uint8 tensors, normalised by the preprocessor.
+
+Each class's ``image_transform(**dataset_args)`` turns one PIL image into
+what its evaluation items hold, for inference on images from elsewhere.
 """
 from __future__ import annotations
 
@@ -18,13 +22,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.registry import DATASETS
+from PIL import Image
+from timm.data import create_transform
 from torch.utils.data import Dataset
-from torchvision import transforms as T
 from torchvision.datasets import ImageFolder
 
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
                          'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
+
+
+def check_resolution(resolution: int) -> None:
+    """Cream networks downsample 32 times; other sizes lose border pixels."""
+    if resolution % 32:
+        raise ValueError(f'resolution={resolution}: expected a multiple of 32 '
+                         '(the networks downsample 32 times), e.g. 32, 64, 96, 160, 224')
 
 
 def _read_idx(path: str) -> np.ndarray:
@@ -60,8 +72,7 @@ class FashionMNIST(Dataset):
                 raise FileNotFoundError(
                     f'Fashion-MNIST file {path} is missing: install the Debian package '
                     'dataset-fashion-mnist (bash tools/run.sh env does) or pass root=')
-        if resolution < 28:
-            raise ValueError(f'resolution={resolution}: Fashion-MNIST images are 28x28')
+        check_resolution(resolution)
         self.images = torch.from_numpy(_read_idx(images).copy())
         self.labels = torch.from_numpy(_read_idx(labels).astype(np.int64))
         if indices is not None:
@@ -82,21 +93,47 @@ class FashionMNIST(Dataset):
             img = img[:, dy:dy + 28, dx:dx + 28]
             if torch.rand(()) < 0.5:
                 img = img.flip(-1)
-        left = self.pad // 2
-        img = F.pad(img, (left, self.pad - left, left, self.pad - left))
-        return dict(inputs=img.expand(3, -1, -1).contiguous(), data_samples=int(self.labels[i]))
+        return dict(inputs=_pad_to_rgb(img, self.pad), data_samples=int(self.labels[i]))
+
+    @staticmethod
+    def image_transform(resolution: int = 32, **unused):
+        """A photo as the network sees Fashion-MNIST: the centred square,
+        grey, 28x28, padded with black."""
+        check_resolution(resolution)
+
+        def transform(image: Image.Image) -> torch.Tensor:
+            side = min(image.size)
+            left, top = (image.width - side) // 2, (image.height - side) // 2
+            square = image.convert('L').crop((left, top, left + side, top + side))
+            img = torch.from_numpy(np.asarray(square.resize((28, 28), Image.BILINEAR)).copy())
+            return _pad_to_rgb(img[None], resolution - 28)
+        return transform
+
+
+def _pad_to_rgb(img: torch.Tensor, pad: int) -> torch.Tensor:
+    left = pad // 2
+    img = F.pad(img, (left, pad - left, left, pad - left))
+    return img.expand(3, -1, -1).contiguous()
 
 
 @DATASETS.register_module()
 class ImageFolderData(Dataset):
     """The ImageNet folder layout: ``root/<split>/<class name>/<image>``.
 
-    Training crops are random-resized with flips; evaluation resizes to
-    ``resolution / crop_pct`` and takes the centre crop.
+    Images go through timm's ImageNet transforms (``timm.data.create_transform``),
+    the ones the official code used: for training, a random-resized crop, flip,
+    colour jitter and the options given (``auto_augment='rand-m9-mstd0.5'``,
+    ``re_prob=0.2``, ``interpolation='random'``...); for evaluation, a resize
+    to ``resolution / crop_pct`` and the centre crop.
+
+    Args:
+        train: training transforms; by default for the 'train' split.
+        **timm_options: more ``create_transform`` arguments.
     """
 
     def __init__(self, root: str, split: str = 'train', resolution: int = 224,
-                 crop_pct: float = 0.875, augment: bool = None):
+                 train: bool = None, crop_pct: float = 0.875, **timm_options):
+        check_resolution(resolution)
         folder = os.path.join(root, split)
         if not os.path.isdir(folder):
             raise FileNotFoundError(f'dataset folder {folder} does not exist: expected '
@@ -106,17 +143,14 @@ class ImageFolderData(Dataset):
         if not classes:
             raise FileNotFoundError(f'dataset folder {folder} has no class folders: expected '
                                     f'{folder}/<class>/<images>')
-        augment = split == 'train' if augment is None else augment
-        if augment:
-            transform = T.Compose([T.RandomResizedCrop(resolution), T.RandomHorizontalFlip(),
-                                   T.PILToTensor()])
-        else:
-            transform = T.Compose([T.Resize(int(round(resolution / crop_pct))),
-                                   T.CenterCrop(resolution), T.PILToTensor()])
+        train = split == 'train' if train is None else train
+        self.transform = create_transform(resolution, is_training=train, crop_pct=crop_pct,
+                                          **timm_options)
         try:
-            self.folder = ImageFolder(folder, transform=transform)
+            self.folder = ImageFolder(folder, transform=self.transform)
         except FileNotFoundError as err:
-            raise FileNotFoundError(f'dataset folder {folder}: {err}') from None
+            raise FileNotFoundError(f'dataset folder {folder} holds no images in its class '
+                                    f'folders ({", ".join(classes[:5])}...): {err}') from None
         self.metainfo = dict(classes=tuple(self.folder.classes))
 
     def __len__(self) -> int:
@@ -125,3 +159,13 @@ class ImageFolderData(Dataset):
     def __getitem__(self, i: int) -> dict:
         img, label = self.folder[i]
         return dict(inputs=img, data_samples=label)
+
+    @staticmethod
+    def image_transform(resolution: int = 224, crop_pct: float = 0.875, **timm_options):
+        """The evaluation transform, without the dataset's files."""
+        check_resolution(resolution)
+        evaluation = {k: v for k, v in timm_options.items()
+                      if k in ('interpolation', 'mean', 'std')}
+        transform = create_transform(resolution, is_training=False, crop_pct=crop_pct,
+                                     **evaluation)
+        return lambda image: transform(image.convert('RGB'))

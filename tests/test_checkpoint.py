@@ -1,18 +1,9 @@
-import argparse
-
 import pytest
 import torch
 
 from cream_det import CreamNet
-from cream_det.checkpoint import load_official_checkpoint, read_checkpoint
-
-
-def _randomise_bn(net, seed):
-    g = torch.Generator().manual_seed(seed)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+from cream_det.checkpoint import load_weights, read_checkpoint
+from official_format import randomise_bn, write_official_checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -21,16 +12,10 @@ def official_file(tmp_path_factory):
     training arguments as an object, plain and EMA weights."""
     torch.manual_seed(0)
     plain, ema = CreamNet('cream-14'), CreamNet('cream-14')
-    _randomise_bn(plain, 1)
-    _randomise_bn(ema, 2)
-    checkpoint = {
-        'epoch': 499, 'arch': 'cream-14', 'version': 2, 'metric': 53.8,
-        'state_dict': plain.state_dict(), 'state_dict_ema': ema.state_dict(),
-        'optimizer': torch.optim.SGD(plain.parameters(), lr=0.1).state_dict(),
-        'args': argparse.Namespace(LR=0.064, EPOCHS=500),
-    }
+    randomise_bn(plain, 1)
+    randomise_bn(ema, 2)
     path = tmp_path_factory.mktemp('official') / '14.pth.tar'
-    torch.save(checkpoint, path, _use_new_zipfile_serialization=False)
+    write_official_checkpoint(path, plain, ema)
     return str(path), plain.eval(), ema.eval()
 
 
@@ -47,7 +32,7 @@ def test_weights_only_refuses_the_file_and_reader_reads_it(official_file):
 def test_official_file_loads_strictly_with_same_outputs(official_file, ema):
     path, plain, ema_net = official_file
     net = CreamNet('cream-14')
-    assert load_official_checkpoint(net, path, ema=ema) == ('state_dict_ema' if ema else 'state_dict')
+    assert load_weights(net, path, ema=ema) == ('state_dict_ema' if ema else 'state_dict')
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(net.eval()(x), (ema_net if ema else plain)(x))
@@ -66,7 +51,7 @@ def test_official_file_loads_through_mmengine_init_cfg(official_file, scheme, so
 def test_mismatched_checkpoint_lists_first_mismatches(official_file):
     path, _, _ = official_file
     with pytest.raises(ValueError) as err:
-        load_official_checkpoint(CreamNet('cream-43'), path)
+        load_weights(CreamNet('cream-43'), path)
     message = str(err.value)
     assert 'does not fit the model' in message
     assert 'missing from the checkpoint: blocks.4.1.conv_pw.weight' in message

@@ -17,14 +17,16 @@ model = dict(
     update_iter=200,
     label_smoothing=0.1,
     seed=0,
-    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375]))
+    # ImageFolderData's timm transforms normalise; this only batches.
+    data_preprocessor=dict(type='ImgDataPreprocessor'))
 
 train_dataloader = dict(
     batch_size=128, num_workers=8, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(type='ImageFolderData', root='data/imagenet', split='train', resolution=224))
+    # The official search's augmentation (timm's, as tools/train.py set it).
+    dataset=dict(type='ImageFolderData', root='data/imagenet', split='train', resolution=224,
+                 color_jitter=0.4, interpolation='random', re_prob=0.2, re_mode='pixel'))
 
 max_epochs = 120
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)

@@ -1,4 +1,5 @@
+from .classifier import CreamClassifier
 from .cream_net import CreamNet
 from .supernet import CreamSuperNet
 
-__all__ = ['CreamNet', 'CreamSuperNet']
+__all__ = ['CreamClassifier', 'CreamNet', 'CreamSuperNet']

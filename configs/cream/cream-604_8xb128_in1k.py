@@ -1,0 +1,3 @@
+_base_ = './cream-287_8xb128_in1k.py'
+
+model = dict(backbone=dict(arch='cream-604'))
