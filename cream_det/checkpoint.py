@@ -13,6 +13,7 @@ weights (registered checkpoint schemes).
 """
 from __future__ import annotations
 
+import os
 import pickle
 import types
 
@@ -57,6 +58,8 @@ def _restricted_pickle_module():
 def read_checkpoint(path: str, map_location='cpu') -> dict:
     """``torch.load`` with ``weights_only``; for files that name other classes,
     the same tensors with those objects replaced by :class:`OpaqueObject`."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'checkpoint file {path} does not exist')
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:

@@ -13,6 +13,8 @@ import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from .detection import check_neck_channels
+
 # What bad input raises while a runner is built or runs: a missing dataset or
 # checkpoint, an unknown arch or option value, a diverged loss.
 USER_ERRORS = (FileNotFoundError, ValueError, KeyError, FloatingPointError)
@@ -43,6 +45,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    check_neck_channels(cfg.get('model', {}))
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         './work_dirs', osp.splitext(osp.basename(args.config))[0])

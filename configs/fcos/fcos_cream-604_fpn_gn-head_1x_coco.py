@@ -1,0 +1,4 @@
+_base_ = './fcos_cream-287_fpn_gn-head_1x_coco.py'
+
+model = dict(backbone=dict(
+    arch='cream-604', init_cfg=dict(checkpoint='cream-ema://checkpoints/604.pth.tar')))
