@@ -17,8 +17,11 @@ MMENGINE_VERSION=0.10.7
 MMDET_VERSION=3.3.0
 TIMM_VERSION=1.0.31
 PYCOCOTOOLS_VERSION=2.0.11
+# torch asks for setuptools >= 77.0.3; mmengine resolves mmdet:: config bases
+# with pkg_resources, which setuptools 82 removed.
+SETUPTOOLS_SPEC='>=77.0.3,<82'
 # The environment's fingerprint: change any pin and the venv is rebuilt.
-STAMP="torch$TORCH_VERSION tv$TORCHVISION_VERSION mmcv$MMCV_VERSION mmengine$MMENGINE_VERSION mmdet$MMDET_VERSION timm$TIMM_VERSION pycocotools$PYCOCOTOOLS_VERSION"
+STAMP="torch$TORCH_VERSION tv$TORCHVISION_VERSION mmcv$MMCV_VERSION mmengine$MMENGINE_VERSION mmdet$MMDET_VERSION timm$TIMM_VERSION pycocotools$PYCOCOTOOLS_VERSION setuptools$SETUPTOOLS_SPEC"
 CACHE="${CREAM_DET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cream_det}"
 WHEEL_CACHE="$CACHE/wheels"
 PYVER="$(python3 -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
@@ -51,7 +54,7 @@ WRAP
   fi
   env "${env_flags[@]}" "$PY" -m pip wheel -q --no-deps --no-build-isolation \
     --no-binary mmcv -w "$tmp/wheel" "mmcv==$MMCV_VERSION"
-  "$PY" -m pip install -q 'setuptools>=77.0.3'  # what torch asks for
+  "$PY" -m pip install -q "setuptools$SETUPTOOLS_SPEC"
   mkdir -p "$(dirname "$out")"
   mv "$tmp/wheel"/mmcv-*.whl "$out.partial"
   mv "$out.partial" "$out"   # atomic: an interrupted build leaves no half wheel
@@ -85,7 +88,7 @@ build_base_env() {
   cp "$wheel" "$tmpw/mmcv-$MMCV_VERSION-$PYVER-$PYVER-linux_x86_64.whl"
   "$bpy" -m pip install -q --no-deps "$tmpw"/*.whl
   rm -rf "$tmpw"
-  "$bpy" -m pip install -q "mmdet==$MMDET_VERSION"
+  "$bpy" -m pip install -q "mmdet==$MMDET_VERSION" "setuptools$SETUPTOOLS_SPEC"
   "$bpy" -c 'import mmcv.ops, mmdet, mmengine, timm' \
     || { log "the base environment does not import; see above"; exit 1; }
   echo "$STAMP" > "$base/.complete"
