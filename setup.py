@@ -18,6 +18,7 @@ setup(
         'pycocotools',
         'numpy',
         'pyyaml',
+        'scikit-image',  # its sample photos: the detection set's backgrounds
     ],
-    extras_require={'tests': ['pytest', 'scikit-image']},
+    extras_require={'tests': ['pytest']},
 )

@@ -10,7 +10,9 @@ real shapes on real clutter without a download. The layout is mmdet's COCO one::
 and a config reads it with ``CocoDataset`` and
 ``metainfo=FASHION_DETECTION_METAINFO``. Train images hold items of
 Fashion-MNIST's train split and val images items of its test split, so the
-two never share an item. A seed gives the same files byte for byte.
+two never share an item; each annotation names its item
+(``fashion_mnist_index``). A seed gives the same files byte for byte (with the
+same Pillow and libjpeg).
 """
 from __future__ import annotations
 
@@ -78,6 +80,7 @@ def make_detection_set(out_dir: str, seed: int = 0, num_train: int = 200, num_va
                   photos=list(PHOTOS))
     # One stream per split: the val set stays the same when num_train changes.
     streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
+    categories = [dict(id=label + 1, name=name) for label, name in enumerate(FASHION_MNIST_CLASSES)]
     written = {}
     for (split, fashion_split), stream in zip(SPLITS, streams):
         image_dir = os.path.join(out_dir, split)
@@ -88,8 +91,6 @@ def make_detection_set(out_dir: str, seed: int = 0, num_train: int = 200, num_va
         ann_file = os.path.join(out_dir, 'annotations', f'instances_{split}.json')
         info = dict(description='Fashion-MNIST items on scikit-image photos '
                     '(cream_det.detection_data)', fashion_mnist_split=fashion_split, **params)
-        categories = [dict(id=label + 1, name=name)
-                      for label, name in enumerate(FASHION_MNIST_CLASSES)]
         with open(ann_file, 'w') as f:
             json.dump(dict(info=info, images=images, annotations=annotations,
                            categories=categories), f)
@@ -147,7 +148,7 @@ def _make_split(rng, fashion, photos, count, image_size, objects_per_image, obje
             annotations.append(dict(
                 id=len(annotations) + 1, image_id=image_id, category_id=int(labels[item]) + 1,
                 bbox=[float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                area=float((x2 - x1) * (y2 - y1)), iscrowd=0))
+                area=float((x2 - x1) * (y2 - y1)), iscrowd=0, fashion_mnist_index=item))
         file_name = f'{image_id:06d}.jpg'
         Image.fromarray(np.rint(canvas).astype(np.uint8)).save(
             os.path.join(image_dir, file_name), quality=JPEG_QUALITY)
