@@ -114,3 +114,27 @@ def cost_table_text(rows: list[dict], names: list[str]) -> str:
         lines.append(f'{name:<28} {row["resolution"]:>4} {row["params"] / 1e6:>11.3f} '
                      f'{row["flops"] / 1e6:>16.1f}')
     return '\n'.join(lines)
+
+
+class _TensorMode(nn.Module):
+    """A detector's plain forward (backbone, neck, head outputs), the part
+    FLOPs are counted on, as mmdet's tools/analysis_tools/get_flops.py does."""
+
+    def __init__(self, detector: nn.Module):
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, images: torch.Tensor):
+        return self.detector._forward(images)
+
+
+def detector_cost(detector: nn.Module, height: int, width: int) -> dict:
+    """FLOPs (multiply-accumulates) and parameters of a whole detector on one
+    ``height`` x ``width`` image: backbone, neck and head, not the
+    post-processing."""
+    was_training = detector.training
+    detector.eval()
+    with torch.no_grad():
+        flops = count_flops(_TensorMode(detector), torch.zeros(1, 3, height, width))
+    detector.train(was_training)
+    return dict(flops=flops, params=count_params(detector))

@@ -2,7 +2,10 @@
 # EMA, dropout, label smoothing) on Fashion-MNIST, scaled down to minutes on
 # 2 CPU cores: 32x32 images, one epoch over 24,000 training images in batches
 # of 64 (lr scaled from 0.064 at 1,024), a warm-up of 100 iterations, an EMA
-# that forgets in ~200; evaluated on the 10,000 test images.
+# that forgets in ~50 iterations; evaluated on the 10,000 test images. (An EMA
+# over a good part of so short a run averages weights from the high-lr phase
+# with BN statistics that no longer fit them: at momentum 5e-3 the EMA
+# network scored 10 % where the raw one scored 77 %.)
 #   python tools/train.py configs/cream/cream_fashion-mnist.py \
 #       --cfg-options model.backbone.arch=work_dirs/cream-search_fashion-mnist/arch.json
 _base_ = './cream-287_8xb128_in1k.py'
@@ -27,5 +30,5 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=1, eta_min=1e-5, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True)]
 default_hooks = dict(logger=dict(interval=50))
-custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=5e-3,
+custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=2e-2,
                      update_buffers=True, priority='ABOVE_NORMAL')]
