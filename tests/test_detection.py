@@ -185,3 +185,22 @@ def test_backbone_from_a_search_checkpoint(tmp_path):
     torch.testing.assert_close(backbone.conv_stem.weight, search['supernet.conv_stem.weight'])
     outputs = backbone.eval()(torch.randn(1, 3, 64, 64))
     assert [o.shape[1] for o in outputs] == backbone.out_channels
+
+
+def test_detector_cost_counts_backbone_neck_and_head():
+    from mmdet.registry import MODELS
+    from cream_det.cost import count_flops, detector_cost
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'retinanet',
+                                   'retinanet_cream-114_fpn_1x_coco.py'))
+    cfg.model.backbone.init_cfg = None
+    detector = MODELS.build(cfg.model)
+    cost = detector_cost(detector, 128, 160)
+    backbone = count_flops(detector.backbone.eval(), torch.zeros(1, 3, 128, 160))
+    assert cost['params'] == sum(p.numel() for p in detector.parameters())
+    assert cost['flops'] > 2 * backbone > 0  # RetinaNet's head outweighs a small backbone
+    result = _tool('get_flops.py', osp.join(ROOT, 'configs', 'retinanet',
+                                            'retinanet_cream-114_fpn_1x_coco.py'),
+                   '--shape', '128', '160')
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f'{cost["flops"] / 1e9:.2f} GFLOPs' in result.stdout

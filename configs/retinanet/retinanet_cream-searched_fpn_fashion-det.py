@@ -1,7 +1,9 @@
 # The embedded default for detection: the searched, pretrained backbone in
 # RetinaNet on the generated Fashion-MNIST-on-photos set (COCO format;
 # python tools/make_detection_set.py data/fashion-det), sized for 2 CPU cores:
-# 160x160 images, a 64-channel FPN and head, a few epochs.
+# 160x160 images, a 64-channel FPN and head, 24 epochs of 25 iterations with
+# AdamW (in 300 iterations, mmdet's SGD at lr 0.005 barely moved the focal
+# loss: mAP 0.003; AdamW at 2e-3 for 24 epochs reached 0.036).
 _base_ = './retinanet_cream-searched_fpn_1x_coco.py'
 from cream_det.detection_data import FASHION_DETECTION_METAINFO as metainfo  # noqa: E402
 
@@ -39,11 +41,11 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_epochs = 12
+max_epochs = 24
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-optim_wrapper = dict(optimizer=dict(lr=0.01 * 8 / 16))  # mmdet's 0.01 at 16 images
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11],
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[18, 22],
          gamma=0.1)]
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=max_epochs))
