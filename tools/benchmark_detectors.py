@@ -14,6 +14,7 @@ import time
 
 import torch
 from mmengine.config import Config
+from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 
 import cream_det  # noqa: F401
@@ -27,7 +28,7 @@ def mobilenet_v2_retinanet() -> Config:
     """mmdet ships MobileNetV2 as a backbone but no RetinaNet config for it:
     R-50's config with mmdet's MobileNetV2, stride 8/16/32 outputs (32, 96 and
     1,280 channels), the same neck and head."""
-    cfg = Config.fromfile(R50)
+    cfg = get_config(R50)
     cfg.model.backbone = dict(type='MobileNetV2', out_indices=(2, 4, 7))
     cfg.model.neck.update(in_channels=[32, 96, 1280], start_level=0)
     return cfg
@@ -50,7 +51,7 @@ def main():
     init_default_scope('mmdet')
     detectors = {f'RetinaNet-{n}': build(Config.fromfile(CREAM.format(size=n.split('-')[1])))
                  for n in args.cream}
-    detectors['RetinaNet-R50'] = build(Config.fromfile(R50))
+    detectors['RetinaNet-R50'] = build(get_config(R50))
     detectors['RetinaNet-MobileNetV2'] = build(mobilenet_v2_retinanet())
     image = torch.randn(1, 3, *args.size)
     times = {name: [] for name in detectors}
