@@ -6,7 +6,7 @@ setup(
     description='Cream of the Crop NAS (prioritized paths) for OpenMMLab: '
     'search, ImageNet pretraining and mmdet detection backbones',
     packages=find_packages(include=['cream_det', 'cream_det.*']),
-    package_data={'cream_det': ['archs/*.json']},
+    package_data={'cream_det.archs': ['*.json']},
     python_requires='>=3.9',
     install_requires=[
         'torch>=2.0',

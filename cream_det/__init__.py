@@ -1,15 +1,22 @@
 """Cream of the Crop NAS (Peng et al., NeurIPS 2020) for OpenMMLab.
 
-Importing the package registers its models in mmdet's MODELS, so
-``custom_imports=dict(imports=['cream_det'])`` in a config is enough.
+Importing the package registers its models, datasets, metrics, hooks,
+optimisers and checkpoint schemes in the OpenMMLab registries, so
+``custom_imports=dict(imports=['cream_det'])`` in a config is enough. It
+changes nothing else in the process: the version workarounds of
+:mod:`cream_det.compat` are turned on by the tools (``compat.apply()``).
+
+The pipeline, in the order of the package: ``space`` -> ``arch`` (and the
+published ``archs``) -> ``cost`` -> ``models`` -> ``search`` ->
+``classification`` -> ``detection``; ``datasets`` feed them.
 """
 from . import checkpoint  # noqa: F401  (cream:// and cream-ema:// checkpoint schemes)
-from . import compat  # noqa: F401  (torch.load safe types for mmengine resume)
-from .arch import Arch, ArchError
-from . import datasets, evaluation, optim, search  # noqa: F401  (registry entries)
+from . import classification, datasets, optim, search  # noqa: F401  (registry entries)
+from .arch import Arch
+from .archs import published_archs, resolve_arch
+from .errors import ArchError, CreamError
 from .models import CreamClassifier, CreamNet, CreamSuperNet
-from .registry import published_archs, resolve_arch
 from .space import SEARCH_SPACES, SearchSpace, build_space
 
-__all__ = ['Arch', 'ArchError', 'CreamClassifier', 'CreamNet', 'CreamSuperNet', 'SEARCH_SPACES', 'SearchSpace',
-           'build_space', 'published_archs', 'resolve_arch']
+__all__ = ['Arch', 'ArchError', 'CreamClassifier', 'CreamError', 'CreamNet', 'CreamSuperNet',
+           'SEARCH_SPACES', 'SearchSpace', 'build_space', 'published_archs', 'resolve_arch']

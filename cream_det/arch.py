@@ -1,4 +1,12 @@
-"""One candidate network of a search space: the op of every searchable layer.
+"""One candidate network of a search space, and the forms its ops take.
+
+An :class:`Arch` names the op of every searchable layer (``'k5e6'``). Inside a
+supernet the same choice is an :data:`OpPath`, the op indices per layer per
+stage, and on the board a flat row of indices. This module is the one place
+that converts between them (:meth:`Arch.path`, :meth:`Arch.from_path`,
+:func:`split_path`, :func:`flatten_path`) and draws random paths
+(:func:`sample_path`); the official list format comes in through
+:meth:`Arch.from_official`.
 
 An arch file is JSON or YAML that a person can read and edit::
 
@@ -14,9 +22,41 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
+import torch
+
+from .errors import ArchError, CreamError, MissingFileError
 from .space import SEARCH_SPACES, SearchSpace, build_space
+
+OpPath = list  # list[list[int]]: the op index of every layer, per searchable stage
+
+
+def split_path(flat: Sequence[int], depths: Sequence[int]) -> OpPath:
+    """A flat row of op indices (a board entry) -> one list per stage."""
+    if len(flat) != sum(depths):
+        raise ArchError(f'a flat path of {len(flat)} ops does not fit depths {list(depths)}')
+    path, start = [], 0
+    for depth in depths:
+        path.append([int(op) for op in flat[start:start + depth]])
+        start += depth
+    return path
+
+
+def flatten_path(path: OpPath) -> list[int]:
+    return [int(op) for ops in path for op in ops]
+
+
+def sample_path(depths: Sequence[int], num_ops: int, generator: torch.Generator,
+                probs: Optional[torch.Tensor] = None) -> OpPath:
+    """One op per layer, uniformly or with op probabilities ``probs``, drawn
+    from ``generator`` alone so that a seed gives the same paths anywhere."""
+    total = sum(depths)
+    if probs is None:
+        flat = torch.randint(num_ops, (total,), generator=generator)
+    else:
+        flat = torch.multinomial(probs.cpu(), total, replacement=True, generator=generator)
+    return split_path(flat.tolist(), depths)
 
 
 def _readable_json(data: dict) -> str:
@@ -25,10 +65,6 @@ def _readable_json(data: dict) -> str:
     text = json.dumps(dict(data, stages='@STAGES@'), indent=2)
     lines = ',\n'.join('    ' + json.dumps(ops) for ops in stages)
     return text.replace('"@STAGES@"', '[\n' + lines + '\n  ]') + '\n'
-
-
-class ArchError(ValueError):
-    """An arch that does not fit its search space."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +90,28 @@ class Arch:
                 if op not in self.space.ops:
                     raise ArchError(f'{where}: stage {s}, layer {layer}: unknown op {op!r}; '
                                     f'expected one of {list(self.space.ops)}')
-        if not isinstance(self.resolution, int) or self.resolution <= 0 \
-                or self.resolution % 32:
-            raise ArchError(f'{where}: resolution {self.resolution!r} must be a positive '
-                            'multiple of 32')
+        try:
+            self.space.check_resolution(self.resolution)
+        except CreamError as err:
+            raise ArchError(f'{where}: {err}') from None
 
     @property
     def depths(self) -> list[int]:
         return [len(ops) for ops in self.stages]
 
-    def op_indices(self) -> list[list[int]]:
+    def path(self) -> OpPath:
+        """The op indices of this arch, as a supernet of its depths runs it."""
         return [[self.space.ops.index(op) for op in ops] for ops in self.stages]
+
+    @classmethod
+    def from_path(cls, space: SearchSpace, path: OpPath, resolution: int) -> 'Arch':
+        for s, ops in enumerate(path, start=1):
+            for layer, op in enumerate(ops, start=1):
+                if not 0 <= int(op) < len(space.ops):
+                    raise ArchError(f'path: stage {s}, layer {layer}: op index {op} is not in '
+                                    f'0..{len(space.ops) - 1}')
+        return cls(space, tuple(tuple(space.ops[int(op)] for op in ops) for ops in path),
+                   resolution)
 
     def __str__(self) -> str:
         return ' / '.join(' '.join(ops) for ops in self.stages) + f' @{self.resolution}'
@@ -141,13 +188,15 @@ class Arch:
     @classmethod
     def load(cls, path: str) -> 'Arch':
         if not os.path.isfile(path):
-            raise FileNotFoundError(f'arch file {path!r} does not exist')
+            raise MissingFileError(f'arch file {path!r} does not exist')
+        import yaml
         with open(path) as f:
-            if path.endswith(('.yaml', '.yml')):
-                import yaml
-                data = yaml.safe_load(f)
-            else:
-                data = json.load(f)
+            try:
+                data = yaml.safe_load(f) if path.endswith(('.yaml', '.yml')) else json.load(f)
+            except (json.JSONDecodeError, yaml.YAMLError) as err:
+                kind = 'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'
+                raise ArchError(f'arch file {path} is not valid {kind} (truncated?): '
+                                f'{err}') from None
         if not isinstance(data, dict):
             raise ArchError(f'{path}: expected a mapping with space, resolution and stages')
         return cls.from_dict(data, source=path)

@@ -16,10 +16,13 @@ from __future__ import annotations
 import os
 import pickle
 import types
+import zipfile
 
 import torch
 import torch.nn as nn
 from mmengine.runner import CheckpointLoader
+
+from .errors import CheckpointError, MissingFileError
 
 STATE_KEYS = ('state_dict_ema', 'state_dict')
 
@@ -59,17 +62,34 @@ def read_checkpoint(path: str, map_location='cpu') -> dict:
     """``torch.load`` with ``weights_only``; for files that name other classes,
     the same tensors with those objects replaced by :class:`OpaqueObject`."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'checkpoint file {path} does not exist')
+        raise MissingFileError(f'checkpoint file {path} does not exist')
+    # What torch.load raises on a file that is not a checkpoint, or a cut one.
+    unreadable = (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile,
+                  UnicodeDecodeError)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
+        pass  # a file that names other classes (a release file), or not a checkpoint at all
+    except unreadable as err:
+        raise CheckpointError(f'{path} is not a readable checkpoint (truncated or '
+                              f'corrupt?): {err}') from None
+    try:
         return torch.load(path, map_location=map_location, weights_only=False,
                           pickle_module=_restricted_pickle_module())
+    except unreadable as err:
+        raise CheckpointError(f'{path} is not a readable checkpoint (truncated or '
+                              f'corrupt?): {err}') from None
 
 
 def select_state_dict(checkpoint: dict, ema: bool = True) -> dict:
     """The EMA weights if asked for and present, else the plain weights; a
-    bare state dict is returned as it is. DDP's ``module.`` prefix is dropped."""
+    bare state dict is returned as it is. DDP's ``module.`` prefix is dropped.
+
+    In an mmengine checkpoint written under EMAHook, ``state_dict`` holds the
+    EMA weights and ``ema_state_dict`` the plain ones (``module.`` keys)."""
+    if not ema and 'ema_state_dict' in checkpoint and 'state_dict' in checkpoint:
+        return {k[len('module.'):]: v for k, v in checkpoint['ema_state_dict'].items()
+                if k.startswith('module.')}
     keys = STATE_KEYS if ema else STATE_KEYS[1:]
     state = checkpoint
     for key in keys:
@@ -79,10 +99,11 @@ def select_state_dict(checkpoint: dict, ema: bool = True) -> dict:
     return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
 
 
-def check_fits(model: nn.Module, state: dict, source: str, shown: int = 5) -> None:
-    """Raise one readable error listing the first mismatches, if any."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
+def fit_problems(own: dict, state: dict, shown: int = 5) -> list[str]:
+    """What keeps ``state`` from loading strictly into a model whose state
+    dict is ``own``: missing and unexpected keys, shape mismatches (the first
+    few of each; BatchNorm's ``num_batches_tracked`` counters aside)."""
+    missing = [k for k in own if k not in state and not k.endswith('num_batches_tracked')]
     unexpected = [k for k in state if k not in own]
     shapes = [f'{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
               for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
@@ -92,11 +113,17 @@ def check_fits(model: nn.Module, state: dict, source: str, shown: int = 5) -> No
         if items:
             more = f' (and {len(items) - shown} more)' if len(items) > shown else ''
             problems.append(f'{len(items)} {title}: {", ".join(items[:shown])}{more}')
+    return problems
+
+
+def check_fits(model: nn.Module, state: dict, source: str) -> None:
+    """Raise one readable error listing the first mismatches, if any."""
+    problems = fit_problems(model.state_dict(), state)
     if problems:
         arch = getattr(model, 'arch', None) or getattr(getattr(model, 'backbone', None), 'arch', None)
         name = str(arch) if arch is not None else type(model).__name__
-        raise ValueError(f'checkpoint {source} does not fit the model ({name}): '
-                         + '; '.join(problems))
+        raise CheckpointError(f'checkpoint {source} does not fit the model ({name}): '
+                              + '; '.join(problems))
 
 
 def load_weights(model: nn.Module, path: str, ema: bool = True) -> str:
@@ -112,6 +139,9 @@ def load_weights(model: nn.Module, path: str, ema: bool = True) -> str:
     checkpoint = read_checkpoint(path)
     which = next((k for k in (STATE_KEYS if ema else STATE_KEYS[1:]) if k in checkpoint),
                  'state dict')
+    if not ema and 'ema_state_dict' in checkpoint:
+        which = 'plain weights (ema_state_dict)'
+
     state = select_state_dict(checkpoint, ema)
     state = getattr(model, 'adapt_state_dict', lambda s: s)(state)
     check_fits(model, state, path)

@@ -16,12 +16,16 @@ from mmengine.analysis import FlopAnalyzer
 from .models import CreamNet, CreamSuperNet
 
 
-def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:
-    """Multiply-accumulates of one forward of ``module`` on ``inputs``."""
+def _analyzer(module: nn.Module, *inputs: torch.Tensor) -> FlopAnalyzer:
     analyzer = FlopAnalyzer(module, inputs)
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
-    return int(analyzer.total())
+    return analyzer
+
+
+def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward of ``module`` on ``inputs``."""
+    return int(_analyzer(module, *inputs).total())
 
 
 def count_params(module: nn.Module) -> int:
@@ -39,51 +43,50 @@ def network_cost(net: CreamNet, resolution: int = None) -> dict:
     return dict(flops=flops, params=count_params(net), resolution=resolution)
 
 
-class _Head(nn.Module):
-    def __init__(self, net: CreamSuperNet):
+class _OnePath(nn.Module):
+    """A supernet with its path fixed: what the FLOPs counter traces."""
+
+    def __init__(self, supernet: CreamSuperNet, path):
         super().__init__()
-        self.net = net
+        self.supernet, self.path = supernet, path
 
     def forward(self, x):
-        return self.net.forward_head(self.net.blocks[-1][0][0](x))
-
-
-class _Stem(nn.Module):
-    def __init__(self, net: CreamSuperNet):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net.blocks[0][0][0](self.net.forward_stem(x))
+        return self.supernet(x, self.path)
 
 
 class CostTable:
     """FLOPs and parameters per (stage, layer, op) of a supernet, plus the
     fixed part (stem, first and last block, head), at the supernet's
-    resolution. ``flops(path)`` and ``params(path)`` are pure look-ups."""
+    resolution. ``flops(path)`` and ``params(path)`` are pure look-ups.
+
+    Every candidate of a layer sees the same input, so ``len(ops)`` traced
+    forwards fill the table: the path that takes op k in every layer, with
+    the counts read per module."""
 
     def __init__(self, supernet: CreamSuperNet, resolution: int = None):
         self.resolution = resolution or supernet.resolution
+        layers = list(supernet.searchable_layers())
+        num_ops = len(supernet.space.ops)
+        flops = [[0] * num_ops for _ in layers]
+        x = torch.zeros(1, 3, self.resolution, self.resolution)
         was_training = supernet.training
         supernet.eval()
         with torch.no_grad():
-            x = torch.zeros(1, 3, self.resolution, self.resolution)
-            stem, head = _Stem(supernet), _Head(supernet)
-            fixed_flops = count_flops(stem, x)
-            x = stem(x)
-            self.layer_flops, self.layer_params = [], []
-            for stage in supernet.blocks[1:-1]:
-                stage_flops, stage_params = [], []
-                for candidates in stage:
-                    stage_flops.append([count_flops(block, x) for block in candidates])
-                    stage_params.append([count_params(block) for block in candidates])
-                    x = candidates[0](x)
-                self.layer_flops.append(stage_flops)
-                self.layer_params.append(stage_params)
-            fixed_flops += count_flops(head, x)
+            for op in range(num_ops):
+                traced = _OnePath(supernet, supernet.split_path([op] * len(layers)))
+                analyzer = _analyzer(traced, x)
+                per_module = analyzer.by_module()
+                names = {id(m): n for n, m in traced.named_modules()}
+                for i, candidates in enumerate(layers):
+                    flops[i][op] = int(per_module[names[id(candidates[op])]])
+                if op == 0:
+                    self.fixed_flops = int(analyzer.total()) - sum(f[0] for f in flops)
         supernet.train(was_training)
-        self.fixed_flops = fixed_flops
-        searchable = sum(count_params(b) for b in supernet.blocks[1:-1])
+        layout = supernet.split_path(range(len(layers)))  # layer numbers per stage
+        self.layer_flops = [[flops[i] for i in stage] for stage in layout]
+        self.layer_params = [[[count_params(block) for block in layers[i]] for i in stage]
+                             for stage in layout]
+        searchable = sum(count_params(b) for b in layers)
         self.fixed_params = count_params(supernet) - searchable
 
     def flops(self, path: Sequence[Sequence[int]]) -> int:
@@ -99,6 +102,7 @@ class CostTable:
             for layer_table, op in zip(stage_table, ops):
                 total += layer_table[op]
         return total
+
 
 def arch_cost(arch, resolution: int = None) -> dict:
     """Cost of a published name, an arch file or an Arch, as a classifier
@@ -138,3 +142,36 @@ def detector_cost(detector: nn.Module, height: int, width: int) -> dict:
         flops = count_flops(_TensorMode(detector), torch.zeros(1, 3, height, width))
     detector.train(was_training)
     return dict(flops=flops, params=count_params(detector))
+
+
+def config_cost_text(config: str, shape: Sequence[int] = (800, 1333),
+                     resolution: int = None) -> str:
+    """What ``tools/analysis_tools/get_flops.py`` prints for a config: a whole
+    detector on one ``shape`` image, or the config's CreamNet as a classifier."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from .errors import ConfigError
+    model = Config.fromfile(config).model
+    name = config.split('/')[-1]
+    if 'bbox_head' in model:
+        init_default_scope('mmdet')
+        from mmdet.registry import MODELS
+        model.backbone.pop('init_cfg', None)  # counting needs no weights
+        cost = detector_cost(MODELS.build(model), *shape)
+        return (f'{name}: {model.type} on {shape[0]}x{shape[1]}: '
+                f'{cost["flops"] / 1e9:.2f} GFLOPs, {cost["params"] / 1e6:.2f} M parameters')
+    if model.get('type') in ('CreamNet', 'mmdet.CreamNet') and 'arch' in model:
+        arch = model['arch']
+    elif 'arch' in model.get('backbone', {}):  # a CreamClassifier
+        arch = model.backbone['arch']
+    else:
+        raise ConfigError(f'{config}: found no CreamNet with an arch in model or model.backbone')
+    return archs_cost_text([arch], [name], resolution)
+
+
+def archs_cost_text(archs: list, names: list[str], resolution: int = None) -> str:
+    """The cost table of archs (names, files, dicts) and their ops."""
+    rows = [arch_cost(a, resolution) for a in archs]
+    return '\n'.join([cost_table_text(rows, names)]
+                     + [f'{name}: {row["arch"]}' for name, row in zip(names, rows)])

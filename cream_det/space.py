@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
+from .errors import ConfigError, UnknownNameError
+
 SEARCH_SPACES: dict = {}  # name -> SearchSpace
 
 _OP_PATTERN = re.compile(r'^k(\d+)e(\d+)$')
@@ -25,7 +27,7 @@ def parse_op(op: str) -> tuple[int, int]:
     """``'k5e6'`` -> (kernel 5, expansion 6)."""
     match = _OP_PATTERN.match(op)
     if match is None:
-        raise ValueError(f"op {op!r} is not of the form 'k<kernel>e<expansion>', e.g. 'k5e6'")
+        raise ConfigError(f"op {op!r} is not of the form 'k<kernel>e<expansion>', e.g. 'k5e6'")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -33,7 +35,17 @@ def _block_field(block: str, key: str) -> str:
     for part in block.split('_')[1:]:
         if re.fullmatch(key + r'[\d.]+', part):
             return part[len(key):]
-    raise ValueError(f'block string {block!r} has no {key!r} field')
+    raise ConfigError(f'block string {block!r} has no {key!r} field')
+
+
+def check_resolution(resolution, stride: int = 32) -> None:
+    """The one rule for input sizes: a network that downsamples ``stride``
+    times loses border pixels at any size that is not a multiple of it."""
+    if not isinstance(resolution, int) or resolution <= 0 or resolution % stride:
+        raise ConfigError(
+            f'resolution {resolution!r} must be a positive multiple of {stride}, as the networks '
+            f'downsample {stride} times: expected a multiple of {stride}, e.g. '
+            + ', '.join(str(stride * k) for k in (1, 2, 5, 7)))
 
 
 @dataclass(frozen=True)
@@ -76,8 +88,8 @@ class BudgetRule:
         """Return (layers per stage, resolution) for a budget in MFLOPs."""
         asked = f'({flops_min:g}, {flops_max:g}) MFLOPs'
         if flops_min >= flops_max:
-            raise ValueError(f'FLOPs budget ({flops_min}, {flops_max}): the lower bound '
-                             'must be below the upper bound')
+            raise ConfigError(f'FLOPs budget ({flops_min}, {flops_max}): the lower bound '
+                              'must be below the upper bound')
         entries = [1] * len(self.op_flops)
         size_factor = self.max_resolution // 32
         cheapest = sum(stage[0][0] for stage in self.op_flops)
@@ -92,8 +104,8 @@ class BudgetRule:
                 flops_min *= (self.max_resolution // 32) / size_factor
                 flops_max *= (self.max_resolution // 32) / size_factor
             if size_factor < 2:
-                raise ValueError(f'no depth meets the FLOPs budget {asked}: '
-                                 + feasible)
+                raise ConfigError(f'no depth meets the FLOPs budget {asked}: '
+                                  + feasible)
         elif dearest < flops_min:
             ptr = 0
             while dearest < flops_min and ptr < len(self.order):
@@ -103,8 +115,8 @@ class BudgetRule:
                 dearest += self.op_flops[self.order[ptr]][-1][1]
                 entries[self.order[ptr]] += 1
             if dearest < flops_min:
-                raise ValueError(f'no depth meets the FLOPs budget {asked}: '
-                                 + feasible)
+                raise ConfigError(f'no depth meets the FLOPs budget {asked}: '
+                                  + feasible)
         ptr = 0
         while ptr < len(self.order):
             stage = self.order[ptr]
@@ -175,6 +187,23 @@ class SearchSpace:
             strides.append(total)
         return strides
 
+    def check_resolution(self, resolution) -> None:
+        check_resolution(resolution, self.feature_strides()[-1])
+
+    def check_out_indices(self, out_indices: Sequence[int]) -> list[int]:
+        """The output channels of a backbone's ``out_indices``; every arch of
+        the space has the same ones (see :meth:`feature_channels`)."""
+        channels, strides = self.feature_channels(), self.feature_strides()
+        indices = list(out_indices)
+        bad = [i for i in indices if not 0 <= i < len(channels)]
+        if bad or not indices or indices != sorted(set(indices)):
+            table = ', '.join(f'{i}: {c}ch/s{s}' for i, (c, s) in enumerate(zip(channels, strides)))
+            problem = f'{bad} do not exist' if bad else 'not distinct and ascending'
+            raise ConfigError(f'out_indices={indices}: {problem}; expected distinct ascending '
+                              f'indices in 0..{len(channels) - 1} of the outputs of space '
+                              f'{self.name!r} ({table})')
+        return [channels[i] for i in indices]
+
     def block_string(self, stage: int, layer: int, op: str) -> str:
         """The timm block string of one layer with op ``op``."""
         kernel, expansion = parse_op(op)
@@ -187,19 +216,19 @@ class SearchSpace:
         """(layers per stage, resolution) of the supernet for a FLOPs budget
         in MFLOPs, or for explicit depths at the space's default resolution."""
         if budget is not None and depths is not None:
-            raise ValueError('give either a FLOPs budget or depths, not both')
+            raise ConfigError('give either a FLOPs budget or depths, not both')
         if depths is not None:
             depths = [int(d) for d in depths]
             if len(depths) != self.num_stages or min(depths) < 1:
-                raise ValueError(f'depths {depths}: expected {self.num_stages} stages of at '
-                                 'least one layer each')
+                raise ConfigError(f'depths {depths}: expected {self.num_stages} stages of at '
+                                  'least one layer each')
             return depths, self.default_resolution
         if budget is None:
             return list(self.default_depths), self.default_resolution
         if self.budget_rule is None:
-            raise ValueError(f'search space {self.name!r} has no budget_rule: give depths')
+            raise ConfigError(f'search space {self.name!r} has no budget_rule: give depths')
         if len(budget) != 2:
-            raise ValueError(f'FLOPs budget {budget!r}: expected (min, max) in MFLOPs')
+            raise ConfigError(f'FLOPs budget {budget!r}: expected (min, max) in MFLOPs')
         return self.budget_rule(float(budget[0]), float(budget[1]))
 
 
@@ -209,15 +238,19 @@ def build_space(space: Union[str, dict, SearchSpace]) -> SearchSpace:
         return space
     if isinstance(space, str):
         if space not in SEARCH_SPACES:
-            raise KeyError(f'unknown search space {space!r}; known: {sorted(SEARCH_SPACES)}')
+            raise UnknownNameError(f'unknown search space {space!r}; known: {sorted(SEARCH_SPACES)}')
         return SEARCH_SPACES[space]
     if isinstance(space, dict):
         fields = dict(space)
         rule = fields.pop('budget_rule', None)
         if isinstance(rule, dict):
             rule = BudgetRule(**{k: _freeze(v) for k, v in rule.items()})
-        return SearchSpace(budget_rule=rule, **{k: _freeze(v) for k, v in fields.items()})
-    raise TypeError(f'search space must be a name, a dict or a SearchSpace, got {type(space)}')
+        try:
+            return SearchSpace(budget_rule=rule, **{k: _freeze(v) for k, v in fields.items()})
+        except TypeError as err:  # a misspelt or missing field
+            raise ConfigError(f'search space {fields.get("name", "")!r}: {err}; the fields are '
+                              f'those of cream_det.space.SearchSpace') from None
+    raise ConfigError(f'search space must be a name, a dict or a SearchSpace, got {type(space)}')
 
 
 def _freeze(value):
@@ -228,7 +261,7 @@ def _freeze(value):
 
 def register_space(space: SearchSpace) -> SearchSpace:
     if space.name in SEARCH_SPACES:
-        raise KeyError(f'search space {space.name!r} is registered already')
+        raise ConfigError(f'search space {space.name!r} is registered already')
     SEARCH_SPACES[space.name] = space
     return space
 

@@ -17,7 +17,7 @@ from skimage import data as skimage_data
 
 import cream_det  # noqa: F401
 from cream_det import CreamClassifier, CreamNet
-from cream_det.apis import inference_classifier, init_classifier
+from cream_det.classification import inference_classifier, init_classifier
 from cream_det.checkpoint import read_checkpoint
 from official_format import randomise_bn, write_official_checkpoint
 
@@ -65,7 +65,7 @@ def test_classifier_loss_and_predictions():
 
 
 def test_top_k_accuracy_metric():
-    metric = cream_det.evaluation.TopKAccuracy(topk=(1, 2))
+    metric = cream_det.classification.TopKAccuracy(topk=(1, 2))
     scores = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
     metric.process(None, [dict(pred_score=s, gt_label=y) for s, y in zip(scores, [0, 2, 0])])
     assert metric.evaluate(3) == {'accuracy/top1': pytest.approx(100 / 3),
@@ -263,10 +263,26 @@ def test_test_tool_rejects_a_checkpoint_of_another_arch(tmp_path):
     assert 'does not fit the model' in result.stderr and 'shape mismatch' in result.stderr
 
 
+def test_classification_checkpoint_is_a_detection_backbone_as_it_is(trained):
+    """mmdet's Pretrained init with prefix 'backbone.' loads a CreamClassifier
+    checkpoint (its EMA weights) into a detection backbone, with no export;
+    the arch comes with the checkpoint."""
+    work_dir, runner = trained
+    checkpoint = str(work_dir / 'epoch_1.pth')
+    detection = CreamNet(out_indices=(2, 4, 6), init_cfg=dict(
+        type='Pretrained', checkpoint=checkpoint, prefix='backbone.'))
+    assert detection.arch == runner.model.backbone.arch
+    detection.init_weights()
+    ema = read_checkpoint(checkpoint)['state_dict']
+    for key, value in detection.state_dict().items():
+        torch.testing.assert_close(value, ema['backbone.' + key])
+
+
 def test_exported_backbone_initialises_a_detection_backbone(trained, tmp_path):
     work_dir, runner = trained
     out = tmp_path / 'backbone.pth'
-    result = _tool('export_backbone.py', FASHION, str(work_dir / 'epoch_1.pth'), str(out))
+    result = _tool('model_converters/export_backbone.py', FASHION, str(work_dir / 'epoch_1.pth'),
+                   str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     exported = torch.load(out, weights_only=True)
     assert all(k.startswith('backbone.') for k in exported['state_dict'])

@@ -43,7 +43,7 @@ def test_counter_is_macs_of_a_plain_conv():
 
 
 def _run_tool(*args):
-    return subprocess.run([sys.executable, str(TOOLS / 'get_flops.py'), *args],
+    return subprocess.run([sys.executable, str(TOOLS / 'analysis_tools' / 'get_flops.py'), *args],
                           capture_output=True, text=True)
 
 

@@ -15,7 +15,7 @@ from skimage import data as skimage_data
 
 import cream_det  # noqa: F401
 from cream_det.detection import backbone_channels, check_neck_channels
-from cream_det.detection_data import make_detection_set
+from cream_det.datasets import make_detection_set
 
 ROOT = osp.join(osp.dirname(__file__), '..')
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'retinanet', '*.py'))
@@ -42,7 +42,7 @@ def test_every_config_builds_and_runs_one_forward(config, tmp_path):
     assert cfg.custom_imports.imports == ['cream_det']
     backbone = cfg.model.backbone
     assert backbone.type == 'CreamNet' and backbone.init_cfg.type == 'Pretrained'
-    if not backbone.arch.startswith('cream-'):  # the searched template's work_dirs path
+    if not (backbone.arch or '').startswith('cream-'):  # the searched templates' checkpoint arch
         backbone.arch = 'cream-14'
     check_neck_channels(cfg.model)
     backbone.init_cfg = None  # no release file here
@@ -175,7 +175,7 @@ def test_backbone_from_a_search_checkpoint(tmp_path):
     config = str(tmp_path / 'search.py')
     cfg.dump(config)
     out = tmp_path / 'backbone.pth'
-    result = _tool('export_backbone.py', config, str(tmp_path / 'iter_6.pth'), str(out),
+    result = _tool('model_converters/export_backbone.py', config, str(tmp_path / 'iter_6.pth'), str(out),
                    '--arch', str(tmp_path / 'arch.json'))
     assert result.returncode == 0, result.stderr[-3000:]
     backbone = CreamNet(str(tmp_path / 'arch.json'), out_indices=(2, 4, 6), init_cfg=dict(
@@ -199,7 +199,7 @@ def test_detector_cost_counts_backbone_neck_and_head():
     backbone = count_flops(detector.backbone.eval(), torch.zeros(1, 3, 128, 160))
     assert cost['params'] == sum(p.numel() for p in detector.parameters())
     assert cost['flops'] > 2 * backbone > 0  # RetinaNet's head outweighs a small backbone
-    result = _tool('get_flops.py', osp.join(ROOT, 'configs', 'retinanet',
+    result = _tool('analysis_tools/get_flops.py', osp.join(ROOT, 'configs', 'retinanet',
                                             'retinanet_cream-114_fpn_1x_coco.py'),
                    '--shape', '128', '160')
     assert result.returncode == 0, result.stderr[-2000:]

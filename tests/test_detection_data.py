@@ -12,10 +12,10 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from cream_det.datasets import FASHION_MNIST_CLASSES, FashionMNIST
-from cream_det.detection_data import (FASHION_DETECTION_METAINFO, ITEM_THRESHOLD, MAX_IOU,
-                                      _paste_item, box_iou, make_detection_set)
+from cream_det.datasets.fashion_det import (FASHION_DETECTION_METAINFO, ITEM_THRESHOLD,
+                                            MAX_IOU, _paste_item, box_iou, make_detection_set)
 
-TOOL = Path(__file__).resolve().parents[1] / 'tools' / 'make_detection_set.py'
+TOOL = Path(__file__).resolve().parents[1] / 'tools' / 'misc' / 'make_detection_set.py'
 SMALL = dict(num_train=6, num_val=3)
 
 

@@ -6,18 +6,18 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from cream_det import CreamNet, resolve_arch
+from cream_det import CreamNet, build_space, resolve_arch
 from cream_det.search import CreamSearch, PrioritizedBoard
 from search_utils import TINY_SPACE, tiny_search_cfg
 
 
 def _board(pool=3, gap=5.):
-    return PrioritizedBoard(pool, num_layers=2, slice_size=1, input_shape=(3, 4, 4),
-                            num_classes=2, acc_gap=gap)
+    return PrioritizedBoard(pool, build_space(TINY_SPACE), depths=[1, 1, 1, 1, 1],
+                            resolution=32, slice_size=1, num_classes=2, acc_gap=gap)
 
 
 def _insert(board, prec1, flops, it=0):
-    return board.insert(prec1, flops, 1, torch.tensor([0, 1]), torch.zeros(1, 3, 4, 4),
+    return board.insert(prec1, flops, 1, [[0], [1], [0], [1], [2]], torch.zeros(1, 3, 32, 32),
                         torch.zeros(1, 2), it)
 
 
@@ -47,7 +47,7 @@ def _fill_board(model, n=4):
     for i in range(n):
         path = model.sample_path(i)
         model.board.insert(float(10 * i), model.cost.flops(path), model.cost.params(path),
-                           torch.tensor(sum(path, [])), torch.randn(2, 3, 32, 32, generator=g),
+                           path, torch.randn(2, 3, 32, 32, generator=g),
                            torch.randn(2, 10, generator=g), i)
 
 
@@ -72,7 +72,7 @@ def test_teacher_selection_is_batched_and_leaves_bn_statistics_alone():
     best = int(scores.argmax())
     # The weight is the chosen entry's, not the last one's (official issue #25).
     assert weight == pytest.approx(float(torch.sigmoid(-scores[best]).detach()))
-    assert teacher == model.split_path(model.board.paths[best].tolist())
+    assert teacher == model.board.path(best)
     for key, value in _bn_buffers(model).items():
         torch.testing.assert_close(value, before[key], msg=key)
 

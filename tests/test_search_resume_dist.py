@@ -58,12 +58,12 @@ WORKER = '''
 import sys, torch, torch.distributed as dist
 sys.path.insert(0, {tests!r})
 from mmengine.runner import Runner
-from cream_det.runner_utils import _init_process_group_without_gpu
+from cream_det.cli import init_process_group_without_gpu
 from search_utils import tiny_search_cfg
 cfg = tiny_search_cfg({work_dir!r}, max_iters=12)
 cfg.custom_hooks = []
 cfg.launcher = 'pytorch'
-_init_process_group_without_gpu(cfg)
+init_process_group_without_gpu(cfg)
 runner = Runner.from_cfg(cfg)
 runner.train()
 state = runner.model.module.state_dict()

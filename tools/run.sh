@@ -131,6 +131,6 @@ cmd="${1:-}"
 case "$cmd" in
   env) ensure_env; ensure_fashion_mnist ;;
   test) ensure_env; ensure_fashion_mnist; cd "$ROOT"; exec "$PY" -m pytest tests "$@" ;;
-  main) ensure_env; ensure_fashion_mnist; cd "$ROOT"; exec "$PY" tools/main_job.py "$@" ;;
+  main) ensure_env; ensure_fashion_mnist; cd "$ROOT"; exec "$PY" tools/misc/main_job.py "$@" ;;
   *) echo "usage: bash tools/run.sh {main|test|env} [args...]" >&2; exit 2 ;;
 esac

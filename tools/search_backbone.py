@@ -8,7 +8,7 @@ The work dir receives arch.json (the chosen arch), board.json (the final
 board) and checkpoints that hold the board and the meta network.
 """
 import cream_det  # noqa: F401  (registers the search model, hooks, datasets)
-from cream_det.runner_utils import train_from_command_line
+from cream_det.cli import train_from_command_line
 
 if __name__ == '__main__':
     train_from_command_line(__doc__)

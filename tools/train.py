@@ -8,7 +8,7 @@ backbone, from an mmengine/mmdet config, as mmdet's own tools/train.py does.
     python tools/train.py CONFIG --cfg-options model.backbone.arch=work_dirs/SEARCH/arch.json
 """
 import cream_det  # noqa: F401  (registers models, datasets, metrics, optimisers)
-from cream_det.runner_utils import train_from_command_line
+from cream_det.cli import train_from_command_line
 
 if __name__ == '__main__':
     train_from_command_line(__doc__)

@@ -5,7 +5,7 @@
 # weight decay 1e-5 off biases and BN, dropout 0.2, label smoothing 0.1,
 # EMA 0.9999 (evaluated), RandAugment rand-m9-mstd0.5, random erasing 0.2.
 #   torchrun --nproc_per_node 8 tools/train.py THIS_CONFIG --launcher pytorch
-#   python tools/test.py THIS_CONFIG 287.pth.tar      # an official release file
+#   python tools/test.py THIS_CONFIG checkpoints/287.pth.tar   # an official release file
 custom_imports = dict(imports=['cream_det'], allow_failed_imports=False)
 
 model = dict(
@@ -59,9 +59,11 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
                     save_best='accuracy/top1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-# timm's ModelEma averaged buffers too, hence update_buffers.
+# timm's ModelEma averaged buffers too, hence update_buffers. Checkpoints carry
+# the arch (ArchInMetaHook), so that a detection backbone loads them as they are.
 custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=1e-4,
-                     update_buffers=True, priority='ABOVE_NORMAL')]
+                     update_buffers=True, priority='ABOVE_NORMAL'),
+                dict(type='ArchInMetaHook')]
 env_cfg = dict(cudnn_benchmark=True, dist_cfg=dict(backend='nccl'))
 randomness = dict(seed=42)
 log_level = 'INFO'

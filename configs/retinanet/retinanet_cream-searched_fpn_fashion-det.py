@@ -1,21 +1,19 @@
-# The embedded default for detection: the searched, pretrained backbone in
-# RetinaNet on the generated Fashion-MNIST-on-photos set (COCO format;
-# python tools/make_detection_set.py data/fashion-det), sized for 2 CPU cores:
-# 160x160 images, a 64-channel FPN and head, 24 epochs of 25 iterations with
-# AdamW at 1e-3 and clipped gradients, seeded. (In 300 iterations mmdet's SGD
-# at lr 0.005 barely moved the focal loss, mAP 0.003; AdamW at 2e-3 reached
-# 0.036 in one run and diverged in the next.)
+# The embedded default for detection: the searched backbone, as its
+# Fashion-MNIST pretraining left it (python tools/train.py
+# configs/cream/cream_fashion-mnist.py), in RetinaNet on the generated
+# Fashion-MNIST-on-photos set (COCO format;
+# python tools/misc/make_detection_set.py data/fashion-det), sized for 2 CPU
+# cores: 160x160 images, a 64-channel FPN and head, 24 epochs of 25
+# iterations with AdamW at 1e-3 and clipped gradients, seeded.
 _base_ = './retinanet_cream-searched_fpn_1x_coco.py'
-from cream_det.detection_data import FASHION_DETECTION_METAINFO as metainfo  # noqa: E402
+from cream_det.datasets import FASHION_DETECTION_METAINFO as metainfo  # noqa: E402
 
 data_root = 'data/fashion-det/'
 image_size = (160, 160)
 model = dict(
-    # BN frozen, as mmdet does for small per-GPU batches: trained on batches
-    # of 8, its running statistics did not fit the backbone in eval mode
-    # (stride-32 outputs 9x as spread as in training; mAP 0.031, against
-    # 0.075 frozen).
-    backbone=dict(norm_eval=True),
+    # BN frozen, as mmdet does for small per-GPU batches.
+    backbone=dict(norm_eval=True, init_cfg=dict(
+        checkpoint='work_dirs/cream_fashion-mnist/epoch_1.pth')),
     # The pixel statistics of the Fashion-MNIST pretraining.
     data_preprocessor=dict(mean=[72.9] * 3, std=[90.0] * 3),
     neck=dict(out_channels=64),

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
+from ..errors import ConfigError
+from .common import inner_args
 from .cream_net import CreamNet
 
 
@@ -19,15 +21,15 @@ class CreamClassifier(BaseModel):
         label_smoothing: of the training loss (evaluation loss has none).
 
     ``predict`` returns one ``dict(pred_score=softmax, gt_label=int or None)``
-    per image, what :class:`~cream_det.evaluation.TopKAccuracy` reads.
+    per image, what :class:`~cream_det.classification.TopKAccuracy` reads.
     """
 
     def __init__(self, backbone: dict, label_smoothing: float = 0.1,
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        backbone = {k: v for k, v in backbone.items() if k != 'type'}
+        backbone = inner_args(backbone, 'CreamNet', 'CreamClassifier')
         if backbone.get('out_indices') is not None:
-            raise ValueError('a classifier backbone returns logits: out_indices must be unset')
+            raise ConfigError('a classifier backbone returns logits: out_indices must be unset')
         self.backbone = CreamNet(**backbone)
         self.label_smoothing = label_smoothing
 
@@ -52,4 +54,4 @@ class CreamClassifier(BaseModel):
             labels = data_samples if data_samples is not None else [None] * len(scores)
             return [dict(pred_score=s, gt_label=None if y is None else int(y))
                     for s, y in zip(scores, labels)]
-        raise ValueError(f"mode={mode!r}: expected 'tensor', 'loss' or 'predict'")
+        raise ConfigError(f"mode={mode!r}: expected 'tensor', 'loss' or 'predict'")

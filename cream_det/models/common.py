@@ -21,6 +21,7 @@ from timm.models._efficientnet_blocks import SqueezeExcite
 from timm.models._efficientnet_builder import (EfficientNetBuilder, decode_arch_def,
                                                efficientnet_init_weights)
 
+from ..errors import ConfigError
 from ..space import SearchSpace
 
 # SE reduced channels are a multiple of 8 of the expanded channels x ratio,
@@ -40,6 +41,17 @@ def build_blocks(in_chs: int, arch_def: list[list[str]], drop_path_rate: float =
                                   se_layer=CreamSqueezeExcite, drop_path_rate=drop_path_rate)
     stages = builder(in_chs, decode_arch_def(arch_def))
     return stages, builder.in_chs
+
+
+def inner_args(cfg: dict, expected: str, owner: str) -> dict:
+    """The arguments of a network config nested in ``owner``'s config. Its
+    ``type`` may be left out or name ``expected``; another type is refused
+    rather than silently built as ``expected``."""
+    cfg = dict(cfg)
+    given = cfg.pop('type', expected)
+    if given.split('.')[-1] != expected:
+        raise ConfigError(f'{owner} builds a {expected}; got type={given!r}')
+    return cfg
 
 
 class CreamBase(BaseModule):

@@ -3,18 +3,17 @@ by all paths; a path runs one op per layer."""
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
 
-from ..arch import Arch
+from ..arch import Arch, OpPath, flatten_path, sample_path, split_path
+from ..errors import ArchError
 from ..space import SearchSpace, build_space
 from .common import CreamBase, build_blocks
 from .cream_net import CreamNet
-
-Path = Sequence[Sequence[int]]  # op index per layer per searchable stage
 
 _BLOCK_KEY = re.compile(r'^blocks\.(\d+)\.(\d+)\.(.*)$')
 
@@ -47,8 +46,7 @@ class CreamSuperNet(CreamBase):
         self.budget = None if budget is None else tuple(budget)
         self.depths, self.resolution = space.supernet_layout(budget, depths)
         if resolution is not None:
-            if resolution % 32:
-                raise ValueError(f'resolution={resolution}: expected a multiple of 32')
+            space.check_resolution(resolution)
             self.resolution = resolution
         (first,), chs = build_blocks(space.stem_channels, [[space.first_block]])
         self.blocks = nn.ModuleList([nn.ModuleList([nn.ModuleList(first)])])
@@ -67,51 +65,75 @@ class CreamSuperNet(CreamBase):
         self._build_head(chs)
         self._init_like_official()
 
-    # -- paths -----------------------------------------------------------
-    def path_of(self, arch: Arch) -> list[list[int]]:
+    # -- paths: the supernet's own form of an arch (see cream_det.arch) ------
+    def path_of(self, arch: Arch) -> OpPath:
         """The op indices of an arch of this supernet's depths."""
         if arch.space != self.space or arch.depths != self.depths:
-            raise ValueError(f'arch {arch} does not fit the supernet (space '
-                             f'{self.space.name!r}, depths {self.depths})')
-        return arch.op_indices()
+            raise ArchError(f'arch {arch} does not fit the supernet (space '
+                            f'{self.space.name!r}, depths {self.depths})')
+        return arch.path()
 
-    def arch_of(self, path: Path) -> Arch:
+    def arch_of(self, path: OpPath) -> Arch:
         self._check_path(path)
-        return Arch(self.space, tuple(tuple(self.space.ops[op] for op in ops) for ops in path),
-                    self.resolution)
+        return Arch.from_path(self.space, path, self.resolution)
 
-    def _check_path(self, path: Path) -> None:
+    def split_path(self, flat: Sequence[int]) -> OpPath:
+        """A board row (one op index per layer) -> a path of this supernet."""
+        return split_path(flat, self.depths)
+
+    @staticmethod
+    def flatten_path(path: OpPath) -> list[int]:
+        return flatten_path(path)
+
+    def sample_path(self, generator: torch.Generator,
+                    probs: Optional[torch.Tensor] = None) -> OpPath:
+        """A random path: uniform, or with op probabilities ``probs``."""
+        return sample_path(self.depths, len(self.space.ops), generator, probs)
+
+    def _check_path(self, path: OpPath) -> None:
         depths = [len(ops) for ops in path]
         if depths != self.depths:
-            raise ValueError(f'path with depths {depths} does not fit the supernet depths '
-                             f'{self.depths}')
+            raise ArchError(f'path with depths {depths} does not fit the supernet depths '
+                            f'{self.depths}')
 
-    def forward(self, x: torch.Tensor, path: Union[Path, Arch]) -> torch.Tensor:
+    # -- running ----------------------------------------------------------
+    def forward_first(self, x: torch.Tensor) -> torch.Tensor:
+        """What every path runs first: the stem and the fixed first block."""
+        return self.blocks[0][0][0](self.forward_stem(x))
+
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """What every path runs last: the fixed last block and the head."""
+        return self.forward_head(self.blocks[-1][0][0](x))
+
+    def searchable_layers(self) -> Iterator[nn.ModuleList]:
+        """The candidates of each searchable layer, in forward order."""
+        for stage in self.blocks[1:-1]:
+            yield from stage
+
+    def forward(self, x: torch.Tensor, path: Union[OpPath, Arch]) -> torch.Tensor:
         if isinstance(path, Arch):
             path = self.path_of(path)
         else:
             self._check_path(path)
-        x = self.blocks[0][0][0](self.forward_stem(x))
-        for stage, ops in zip(self.blocks[1:-1], path):
-            for candidates, op in zip(stage, ops):
-                x = candidates[op](x)
-        x = self.blocks[-1][0][0](x)
-        return self.forward_head(x)
+        x = self.forward_first(x)
+        for candidates, op in zip(self.searchable_layers(), flatten_path(path)):
+            x = candidates[op](x)
+        return self.forward_last(x)
 
-    def path_modules(self, path: Path) -> list[nn.Module]:
+    def path_modules(self, path: OpPath) -> list[nn.Module]:
         """The modules that one path runs (shared stem and head included)."""
         modules = [self.conv_stem, self.bn1, self.blocks[0]]
-        for stage, ops in zip(self.blocks[1:-1], path):
-            modules.extend(candidates[op] for candidates, op in zip(stage, ops))
+        modules.extend(candidates[op] for candidates, op
+                       in zip(self.searchable_layers(), flatten_path(path)))
         modules.extend([self.blocks[-1], self.conv_head, self.classifier])
         return modules
 
-    def path_parameters(self, path: Path):
+    def path_parameters(self, path: OpPath):
         for module in self.path_modules(path):
             yield from module.parameters()
 
     # -- children ----------------------------------------------------------
-    def export_child(self, path: Union[Path, Arch], **kwargs) -> CreamNet:
+    def export_child(self, path: Union[OpPath, Arch], **kwargs) -> CreamNet:
         """A :class:`CreamNet` of one path, with the supernet's weights."""
         arch = path if isinstance(path, Arch) else self.arch_of(path)
         indices = self.path_of(arch)

@@ -3,13 +3,18 @@
 The board lives in fixed-capacity buffers, so that it is part of the search
 model's state dict: every mmengine checkpoint holds it, a resumed search
 starts with it intact, and every rank, fed the same all-reduced numbers,
-keeps the same one. (The official board is a Python list, lost on restart.)
+keeps the same one.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..arch import Arch, OpPath, flatten_path, split_path
+from ..space import SearchSpace
 
 
 class PrioritizedBoard(nn.Module):
@@ -17,21 +22,27 @@ class PrioritizedBoard(nn.Module):
 
     Each entry keeps the path's prec@1, FLOPs and parameters, the path, a
     slice of the batch it was scored on, the soft output on that slice and the
-    iteration at which it entered.
+    iteration at which it entered. Paths go in and come out in the supernet's
+    form (:data:`~cream_det.arch.OpPath`), and as an :class:`Arch`; the flat
+    rows of the buffer stay inside.
+
+    DEVIATION: the official board is a Python list, lost on restart.
     """
 
-    def __init__(self, pool_size: int, num_layers: int, slice_size: int,
-                 input_shape: tuple, num_classes: int, acc_gap: float = 5.):
+    def __init__(self, pool_size: int, space: SearchSpace, depths: Sequence[int],
+                 resolution: int, slice_size: int, num_classes: int, acc_gap: float = 5.):
         super().__init__()
         self.pool_size = pool_size
         self.acc_gap = acc_gap
+        self.space, self.depths, self.resolution = space, list(depths), resolution
         self.register_buffer('size', torch.zeros((), dtype=torch.long))
         self.register_buffer('prec1', torch.zeros(pool_size))
         self.register_buffer('flops', torch.zeros(pool_size, dtype=torch.long))
         self.register_buffer('params', torch.zeros(pool_size, dtype=torch.long))
-        self.register_buffer('paths', torch.zeros(pool_size, num_layers, dtype=torch.long))
+        self.register_buffer('paths', torch.zeros(pool_size, sum(depths), dtype=torch.long))
         self.register_buffer('entered_at', torch.zeros(pool_size, dtype=torch.long))
-        self.register_buffer('inputs', torch.zeros(pool_size, slice_size, *input_shape))
+        self.register_buffer('inputs',
+                             torch.zeros(pool_size, slice_size, 3, resolution, resolution))
         self.register_buffer('soft_outputs', torch.zeros(pool_size, slice_size, num_classes))
 
     def __len__(self) -> int:
@@ -47,7 +58,7 @@ class PrioritizedBoard(nn.Module):
         return prec1 > worst_prec1 + self.acc_gap or (prec1 > worst_prec1 and flops < worst_flops)
 
     @torch.no_grad()
-    def insert(self, prec1: float, flops: int, params: int, path: torch.Tensor,
+    def insert(self, prec1: float, flops: int, params: int, path: OpPath,
                inputs: torch.Tensor, logits: torch.Tensor, iteration: int) -> bool:
         """Insert if the rule allows; keep the board sorted and capped."""
         if not self.should_insert(prec1, flops):
@@ -62,15 +73,27 @@ class PrioritizedBoard(nn.Module):
         self.prec1[pos] = prec1
         self.flops[pos] = flops
         self.params[pos] = params
-        self.paths[pos] = path
+        self.paths[pos] = torch.tensor(flatten_path(path))
         self.entered_at[pos] = iteration
         self.inputs[pos] = inputs
         self.soft_outputs[pos] = F.softmax(logits.float(), dim=1)
         self.size.fill_(min(n + 1, self.pool_size))
         return True
 
+    def path(self, i: int) -> OpPath:
+        return split_path(self.paths[i].tolist(), self.depths)
+
+    def arch(self, i: int) -> Arch:
+        return Arch.from_path(self.space, self.path(i), self.resolution)
+
+    def op_frequencies(self) -> torch.Tensor:
+        """How often each op appears in the board's paths, as probabilities."""
+        counts = torch.bincount(self.paths[:len(self)].flatten().cpu(),
+                                minlength=len(self.space.ops)).double()
+        return counts / counts.sum()
+
     def entries(self) -> list[dict]:
         """The board as plain data, best first (for board.json and logs)."""
         return [dict(prec1=float(self.prec1[i]), flops=int(self.flops[i]),
-                     params=int(self.params[i]), path=self.paths[i].tolist(),
+                     params=int(self.params[i]), path=self.path(i), arch=str(self.arch(i)),
                      entered_at=int(self.entered_at[i])) for i in range(len(self))]

@@ -20,7 +20,9 @@ from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..cost import CostTable
+from ..errors import ConfigError
 from ..models import CreamSuperNet
+from ..models.common import inner_args
 from .board import PrioritizedBoard
 
 # The official sampling probabilities of k3e4 k3e6 k5e4 k5e6 k7e4 k7e6.
@@ -106,28 +108,25 @@ class CreamSearch(BaseModel):
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if sampling not in SAMPLING_MODES:
-            raise ValueError(f'sampling={sampling!r}: expected one of {SAMPLING_MODES}')
+            raise ConfigError(f'sampling={sampling!r}: expected one of {SAMPLING_MODES}')
         if pick_method not in PICK_METHODS:
-            raise ValueError(f'pick_method={pick_method!r}: expected one of {PICK_METHODS}')
-        supernet = {k: v for k, v in supernet.items() if k != 'type'}
-        self.supernet = CreamSuperNet(**supernet)
+            raise ConfigError(f'pick_method={pick_method!r}: expected one of {PICK_METHODS}')
+        self.supernet = CreamSuperNet(**inner_args(supernet, 'CreamSuperNet', 'CreamSearch'))
         self.num_ops = len(self.supernet.space.ops)
         if sampling == 'pre_prob' and (len(pre_prob) != self.num_ops
                                        or abs(sum(pre_prob) - 1) > 1e-6 or min(pre_prob) < 0):
-            raise ValueError(f'pre_prob={tuple(pre_prob)}: expected {self.num_ops} '
-                             'probabilities summing to 1')
+            raise ConfigError(f'pre_prob={tuple(pre_prob)}: expected {self.num_ops} '
+                              'probabilities summing to 1')
         self.sampling, self.pick_method = sampling, pick_method
         self.register_buffer('pre_prob', torch.tensor(pre_prob, dtype=torch.float64),
                              persistent=False)
         self.warmup_iters, self.update_iter = warmup_iters, update_iter
         self.slice_size, self.label_smoothing, self.seed = slice_size, label_smoothing, seed
-        size = self.supernet.resolution
-        self.cost = CostTable(self.supernet)
-        num_classes = self.supernet.num_classes
-        self.board = PrioritizedBoard(pool_size, sum(self.supernet.depths), slice_size,
-                                      (3, size, size), num_classes,
-                                      acc_gap)
-        self.meta = MetaMatchingNetwork(num_classes, slice_size)
+        net = self.supernet
+        self.cost = CostTable(net)
+        self.board = PrioritizedBoard(pool_size, net.space, net.depths, net.resolution,
+                                      slice_size, net.num_classes, acc_gap)
+        self.meta = MetaMatchingNetwork(net.num_classes, slice_size)
         self.register_buffer('iteration', torch.zeros((), dtype=torch.long))
         # Listed once: walking the supernet's modules on every forward would
         # cost a few thousand visits a step.
@@ -139,27 +138,19 @@ class CreamSearch(BaseModel):
         if self.sampling == 'pre_prob':
             return self.pre_prob
         if self.sampling == 'teacher' and len(self.board):
-            counts = torch.bincount(self.board.paths[:len(self.board)].flatten().cpu(),
-                                    minlength=self.num_ops).double()
-            return counts / counts.sum()
+            return self.board.op_frequencies()
         return None  # even
 
     def sample_path(self, iteration: int) -> list[list[int]]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
-        probs = self.op_probabilities()
-        total = sum(self.supernet.depths)
-        if probs is None:
-            flat = torch.randint(self.num_ops, (total,), generator=generator)
-        else:
-            flat = torch.multinomial(probs.cpu(), total, replacement=True, generator=generator)
-        return self.split_path(flat.tolist())
+        """The path of an iteration: drawn from (seed, iteration) alone, so
+        that every rank draws the same and a resumed run draws what the
+        straight run would.
 
-    def split_path(self, flat: Sequence[int]) -> list[list[int]]:
-        path, start = [], 0
-        for depth in self.supernet.depths:
-            path.append(list(flat[start:start + depth]))
-            start += depth
-        return path
+        DEVIATION: the official search draws one op per *template entry*, so
+        in the supernets whose third stage has five layers the fifth is built
+        but never run; here every built layer is searched."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
+        return self.supernet.sample_path(generator, self.op_probabilities())
 
     # -- the step ---------------------------------------------------------
     def train_step(self, data, optim_wrapper):
@@ -197,8 +188,8 @@ class CreamSearch(BaseModel):
             log.update(kd_loss=kd.detach(), match_weight=torch.tensor(weight))
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f'non-finite loss ({loss.item()}) at iteration {iteration}; stopped before '
-                'the update, the last checkpoint is untouched')
+                                     f'non-finite loss ({loss.item()}) at iteration {iteration}; stopped before '
+                                     'the update, the last checkpoint is untouched')
         self._step(optim_wrapper['supernet'], loss, self.supernet.path_parameters(path))
 
         prec1 = (logits.argmax(1) == labels).float().mean() * 100
@@ -217,7 +208,12 @@ class CreamSearch(BaseModel):
     def _step(self, optim_wrapper, loss, params) -> None:
         """Backward, average the gradients over ranks, step. Only the sampled
         path has gradients, which DDP's bucketed all-reduce does not expect,
-        and the meta update needs ``autograd.grad``, which DDP does not sync."""
+        and the meta update needs ``autograd.grad``, which DDP does not sync.
+
+        DEVIATION: the official code averages nothing by hand (its DDP wraps
+        the supernet); here path and meta gradients, prec@1 and the path's
+        BatchNorm statistics are averaged over ranks every step, so that all
+        ranks keep one supernet and one board."""
         optim_wrapper.backward(loss)
         self._average_grads(params)
         optim_wrapper.step()
@@ -255,8 +251,7 @@ class CreamSearch(BaseModel):
         dist.broadcast(slice_inputs, src=0)
         dist.broadcast(slice_logits, src=0)
         params = self.cost.params(path)
-        self.board.insert(prec1, flops, params, torch.tensor(sum(path, [])), slice_inputs,
-                          slice_logits, iteration)
+        self.board.insert(prec1, flops, params, path, slice_inputs, slice_logits, iteration)
 
     def match_scores(self, path) -> torch.Tensor:
         """Meta-matching scores of every board entry for the student ``path``,
@@ -272,11 +267,11 @@ class CreamSearch(BaseModel):
         """(matching weight, teacher path). DEVIATION: the weight is that of
         the chosen entry; the official code uses the last entry's score."""
         if self.pick_method == 'top1':
-            return 0.5, self.split_path(self.board.paths[0].tolist())
+            return 0.5, self.board.path(0)
         with torch.no_grad():
             scores = self.match_scores(path)
         best = int(scores.argmax())
-        return float(torch.sigmoid(-scores[best])), self.split_path(self.board.paths[best].tolist())
+        return float(torch.sigmoid(-scores[best])), self.board.path(best)
 
     # -- meta-matching update -----------------------------------------------
     def meta_update(self, inputs, labels, path, optim_wrapper) -> torch.Tensor:
@@ -296,7 +291,7 @@ class CreamSearch(BaseModel):
         scores = self.match_scores(path)  # with grad to the meta network
         best = int(scores.argmax()) if self.pick_method == 'meta' else 0
         weight = torch.sigmoid(-scores[best])
-        teacher = self.split_path(self.board.paths[best].tolist())
+        teacher = self.board.path(best)
         with torch.no_grad(), bn_stats_frozen(self._batch_norms):
             soft = F.softmax(self.supernet(x1, teacher), dim=1)
         kd = weight * soft_cross_entropy(self.supernet(x1, path), soft)
@@ -335,8 +330,7 @@ class CreamSearch(BaseModel):
     # -- evaluation of one path ------------------------------------------------
     def forward(self, inputs, data_samples=None, mode='tensor', path=None):
         if path is None:
-            path = self.split_path(self.board.paths[0].tolist()) if len(self.board) \
-                else self.sample_path(int(self.iteration))
+            path = self.board.path(0) if len(self.board) else self.sample_path(int(self.iteration))
         logits = self.supernet(inputs, path)
         if mode == 'loss':
             labels = torch.as_tensor(data_samples, device=inputs.device)

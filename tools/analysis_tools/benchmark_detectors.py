@@ -1,7 +1,7 @@
 """Latency of RetinaNet with a Cream backbone against mmdet's RetinaNet with
 ResNet-50 and with MobileNetV2, at the same input size, in one run.
 
-    python tools/benchmark_detectors.py [--size 640 640] [--rounds 5] [--cream cream-287 ...]
+    python tools/analysis_tools/benchmark_detectors.py [--size 640 640] [--rounds 5] [--cream cream-287 ...]
 
 Each detector runs one image through backbone, neck and head (no
 post-processing) without gradient, in turns, so that a slow spell of a shared

@@ -1,17 +1,18 @@
-"""Names and files -> :class:`Arch`.
+"""The published Cream archs, by name.
 
-The published Cream models are arch files shipped in ``cream_det/archs``;
-their names (``cream-287``) work wherever an arch file path does, in the
-classification and the detection pipelines alike.
+They ship as arch files beside this module; their names (``cream-287``) work
+wherever an arch file path does, in the classification and the detection
+pipelines alike (:func:`resolve_arch`).
 """
 from __future__ import annotations
 
 import os
 from typing import Union
 
-from .arch import Arch
+from ..arch import Arch
+from ..errors import ConfigError, MissingFileError, UnknownNameError
 
-ARCH_DIR = os.path.join(os.path.dirname(__file__), 'archs')
+ARCH_DIR = os.path.dirname(__file__)
 
 
 def published_archs() -> list[str]:
@@ -30,12 +31,12 @@ def resolve_arch(arch: ArchLike) -> Arch:
     if isinstance(arch, dict):
         return Arch.from_dict(arch)
     if not isinstance(arch, str):
-        raise TypeError(f'arch must be a name, a file path, a dict or an Arch, got {type(arch)}')
+        raise ConfigError(f'arch must be a name, a file path, a dict or an Arch, got {type(arch)}')
     if arch in published_archs():
         return Arch.load(os.path.join(ARCH_DIR, arch + '.json'))
     if os.path.isfile(arch):
         return Arch.load(arch)
     if arch.endswith(('.json', '.yaml', '.yml')):
-        raise FileNotFoundError(f'arch file {arch!r} does not exist')
-    raise KeyError(f'unknown arch {arch!r}: not a published name ({", ".join(published_archs())}) '
-                   'nor an existing arch file')
+        raise MissingFileError(f'arch file {arch!r} does not exist')
+    raise UnknownNameError(f'unknown arch {arch!r}: not a published name '
+                           f'({", ".join(published_archs())}) nor an existing arch file')

@@ -1,11 +1,12 @@
 """How long costing one sampled path takes with the lookup table, and how
 far the table's sum is from a whole-network count of the same child.
 
-    python tools/benchmark_cost_table.py [--budget 0 600] [--paths 5]
+    python tools/analysis_tools/benchmark_cost_table.py [--budget 0 600] [--paths 5]
 """
 import argparse
-import random
 import time
+
+import torch
 
 from cream_det import CreamSuperNet
 from cream_det.cost import CostTable, network_cost
@@ -21,9 +22,8 @@ def main():
     table = CostTable(supernet)
     print(f'supernet depths {supernet.depths} @{supernet.resolution}: table built in '
           f'{time.perf_counter() - start:.1f} s')
-    rng = random.Random(0)
-    paths = [[[rng.randrange(len(supernet.space.ops)) for _ in range(d)]
-              for d in supernet.depths] for _ in range(1000)]
+    generator = torch.Generator().manual_seed(0)
+    paths = [supernet.sample_path(generator) for _ in range(1000)]
     repeats = 20
     start = time.perf_counter()
     for _ in range(repeats):

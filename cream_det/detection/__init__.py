@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Sequence, Union
 
-from .registry import resolve_arch
-from .space import SearchSpace, build_space
+from ..errors import ConfigError
+from ..models.cream_net import configured_arch
+from ..space import SearchSpace, build_space
 
 
 def backbone_channels(space: Union[str, dict, SearchSpace],
@@ -15,14 +16,7 @@ def backbone_channels(space: Union[str, dict, SearchSpace],
     every arch of a space has the same ones. For the neck's ``in_channels``
     in a config (mmengine keeps no functions in a config, so importing this
     one there leaves the config clean)."""
-    space = build_space(space)
-    channels, strides = space.feature_channels(), space.feature_strides()
-    bad = [i for i in out_indices if not 0 <= i < len(channels)]
-    if bad:
-        table = ', '.join(f'{i}: {c}ch/s{s}' for i, (c, s) in enumerate(zip(channels, strides)))
-        raise ValueError(f'out_indices={list(out_indices)}: {bad} do not exist in space '
-                         f'{space.name!r}, which has outputs {table}')
-    return [channels[i] for i in out_indices]
+    return build_space(space).check_out_indices(out_indices)
 
 
 def check_neck_channels(model_cfg: dict) -> None:
@@ -33,10 +27,10 @@ def check_neck_channels(model_cfg: dict) -> None:
     if backbone.get('type') != 'CreamNet' or not isinstance(neck, dict) \
             or 'in_channels' not in neck or backbone.get('out_indices') is None:
         return
-    arch = resolve_arch(backbone.get('arch', 'cream-287'))
+    arch = configured_arch(backbone.get('arch'), backbone.get('init_cfg'))
     expected = backbone_channels(arch.space, backbone['out_indices'])
     if list(neck['in_channels']) != expected:
-        raise ValueError(
+        raise ConfigError(
             f"the neck's in_channels {list(neck['in_channels'])} do not match the backbone's "
             f"output channels {expected} (CreamNet arch {arch}, out_indices "
             f"{list(backbone['out_indices'])}): set model.neck.in_channels={expected}")

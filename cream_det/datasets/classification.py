@@ -27,16 +27,12 @@ from timm.data import create_transform
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
+from ..errors import ConfigError, MissingFileError
+from ..space import check_resolution
+
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
                          'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
-
-
-def check_resolution(resolution: int) -> None:
-    """Cream networks downsample 32 times; other sizes lose border pixels."""
-    if resolution % 32:
-        raise ValueError(f'resolution={resolution}: expected a multiple of 32 '
-                         '(the networks downsample 32 times), e.g. 32, 64, 96, 160, 224')
 
 
 def _read_idx(path: str) -> np.ndarray:
@@ -64,12 +60,12 @@ class FashionMNIST(Dataset):
                  indices: tuple = None, augment: bool = False):
         prefix = {'train': 'train', 'test': 't10k'}.get(split)
         if prefix is None:
-            raise ValueError(f"split={split!r}: expected 'train' or 'test'")
+            raise ConfigError(f"split={split!r}: expected 'train' or 'test'")
         images = os.path.join(root, f'{prefix}-images-idx3-ubyte.gz')
         labels = os.path.join(root, f'{prefix}-labels-idx1-ubyte.gz')
         for path in (images, labels):
             if not os.path.isfile(path):
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f'Fashion-MNIST file {path} is missing: install the Debian package '
                     'dataset-fashion-mnist (bash tools/run.sh env does) or pass root=')
         check_resolution(resolution)
@@ -136,21 +132,21 @@ class ImageFolderData(Dataset):
         check_resolution(resolution)
         folder = os.path.join(root, split)
         if not os.path.isdir(folder):
-            raise FileNotFoundError(f'dataset folder {folder} does not exist: expected '
-                                    f'{root}/{split}/<class>/<images>')
+            raise MissingFileError(f'dataset folder {folder} does not exist: expected '
+                                   f'{root}/{split}/<class>/<images>')
         classes = [d for d in sorted(os.listdir(folder))
                    if os.path.isdir(os.path.join(folder, d))]
         if not classes:
-            raise FileNotFoundError(f'dataset folder {folder} has no class folders: expected '
-                                    f'{folder}/<class>/<images>')
+            raise MissingFileError(f'dataset folder {folder} has no class folders: expected '
+                                   f'{folder}/<class>/<images>')
         train = split == 'train' if train is None else train
         self.transform = create_transform(resolution, is_training=train, crop_pct=crop_pct,
                                           **timm_options)
         try:
             self.folder = ImageFolder(folder, transform=self.transform)
         except FileNotFoundError as err:
-            raise FileNotFoundError(f'dataset folder {folder} holds no images in its class '
-                                    f'folders ({", ".join(classes[:5])}...): {err}') from None
+            raise MissingFileError(f'dataset folder {folder} holds no images in its class '
+                                   f'folders ({", ".join(classes[:5])}...): {err}') from None
         self.metainfo = dict(classes=tuple(self.folder.classes))
 
     def __len__(self) -> int:

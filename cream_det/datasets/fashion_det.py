@@ -1,6 +1,6 @@
 """A tiny object-detection set of real material, for tests and a CPU demo.
 
-Fashion-MNIST items (:mod:`cream_det.datasets`) are pasted at random positions
+Fashion-MNIST items (:mod:`cream_det.datasets.classification`) are pasted at random positions
 and scales onto crops of the scikit-image sample photos, so that a detector has
 real shapes on real clutter without a download. The layout is mmdet's COCO one::
 
@@ -24,7 +24,8 @@ import numpy as np
 from PIL import Image
 from skimage import data as skimage_data
 
-from .datasets import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, FashionMNIST
+from ..errors import ConfigError, CreamError
+from .classification import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, FashionMNIST
 
 FASHION_DETECTION_METAINFO = dict(
     classes=FASHION_MNIST_CLASSES,
@@ -50,6 +51,10 @@ MIN_IMAGE_SIZE = 32
 MIN_OBJECT_SIZE = 8  # smaller, a 28x28 item loses its shape
 
 
+class OutDirNotEmptyError(CreamError, FileExistsError):
+    """The set would mix with other files."""
+
+
 def make_detection_set(out_dir: str, seed: int = 0, num_train: int = 200, num_val: int = 50,
                        image_size: int = 160, objects_per_image: tuple = (1, 3),
                        object_size: tuple = (32, 80), overwrite: bool = False,
@@ -70,9 +75,9 @@ def make_detection_set(out_dir: str, seed: int = 0, num_train: int = 200, num_va
                for split, fashion_split in SPLITS}
     for split, items in fashion.items():
         if counts[split] * objects_per_image[1] > len(items):
-            raise ValueError(f'num_{split}={counts[split]}: expected at most '
-                             f'{len(items) // objects_per_image[1]} images, as each may take '
-                             f'{objects_per_image[1]} of the {len(items)} Fashion-MNIST items')
+            raise ConfigError(f'num_{split}={counts[split]}: expected at most '
+                              f'{len(items) // objects_per_image[1]} images, as each may take '
+                              f'{objects_per_image[1]} of the {len(items)} Fashion-MNIST items')
     _prepare_out_dir(out_dir, overwrite)
     photos = [Image.fromarray(load()) for load in PHOTOS.values()]
     params = dict(seed=seed, num_train=num_train, num_val=num_val, image_size=image_size,
@@ -90,7 +95,7 @@ def make_detection_set(out_dir: str, seed: int = 0, num_train: int = 200, num_va
             objects_per_image, object_size, image_dir)
         ann_file = os.path.join(out_dir, 'annotations', f'instances_{split}.json')
         info = dict(description='Fashion-MNIST items on scikit-image photos '
-                    '(cream_det.detection_data)', fashion_mnist_split=fashion_split, **params)
+                    '(cream_det.datasets.fashion_det)', fashion_mnist_split=fashion_split, **params)
         with open(ann_file, 'w') as f:
             json.dump(dict(info=info, images=images, annotations=annotations,
                            categories=categories), f)
@@ -102,25 +107,25 @@ def make_detection_set(out_dir: str, seed: int = 0, num_train: int = 200, num_va
 def _check_sizes(num_train, num_val, image_size, objects_per_image, object_size):
     for name, count in (('num_train', num_train), ('num_val', num_val)):
         if count < 1:
-            raise ValueError(f'{name}={count}: expected at least 1 image')
+            raise ConfigError(f'{name}={count}: expected at least 1 image')
     if image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f'image_size={image_size}: expected at least {MIN_IMAGE_SIZE}')
+        raise ConfigError(f'image_size={image_size}: expected at least {MIN_IMAGE_SIZE}')
     low, high = objects_per_image
     if not 1 <= low <= high:
-        raise ValueError(f'objects_per_image={objects_per_image}: expected (min, max) '
-                         'with 1 <= min <= max')
+        raise ConfigError(f'objects_per_image={objects_per_image}: expected (min, max) '
+                          'with 1 <= min <= max')
     low, high = object_size
     if not MIN_OBJECT_SIZE <= low <= high <= image_size:
-        raise ValueError(f'object_size={object_size}: expected (min, max) with '
-                         f'{MIN_OBJECT_SIZE} <= min <= max <= image_size={image_size}')
+        raise ConfigError(f'object_size={object_size}: expected (min, max) with '
+                          f'{MIN_OBJECT_SIZE} <= min <= max <= image_size={image_size}')
 
 
 def _prepare_out_dir(out_dir, overwrite):
     """Refuse to mix with other files unless told; then drop stale images of an earlier set."""
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         if not overwrite:
-            raise FileExistsError(f'{out_dir} is not empty: pass overwrite=True (--overwrite) '
-                                  'to replace its train/, val/ and annotations/instances_*.json')
+            raise OutDirNotEmptyError(f'{out_dir} is not empty: pass overwrite=True (--overwrite) '
+                                      'to replace its train/, val/ and annotations/instances_*.json')
         for split, _ in SPLITS:
             shutil.rmtree(os.path.join(out_dir, split), ignore_errors=True)
             ann_file = os.path.join(out_dir, 'annotations', f'instances_{split}.json')

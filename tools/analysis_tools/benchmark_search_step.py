@@ -6,7 +6,7 @@
    (the teacher), plus one forward of the board's pool_size x slice images
    without gradient (the teacher selection).
 
-    python tools/benchmark_search_step.py [--batch-sizes 16 32 64] [--steps 6]
+    python tools/analysis_tools/benchmark_search_step.py [--batch-sizes 16 32 64] [--steps 6]
 
 The three steps train the same sequence of student paths, and the floor's
 teacher is the entry Cream picks, so that the ratios compare work, not the
@@ -59,8 +59,7 @@ def main():
     g = torch.Generator().manual_seed(0)
     for i in range(model.board.pool_size):  # a full board
         path = model.sample_path(i)
-        model.board.insert(float(i), model.cost.flops(path), model.cost.params(path),
-                           torch.tensor(sum(path, [])),
+        model.board.insert(float(i), model.cost.flops(path), model.cost.params(path), path,
                            torch.randn(model.slice_size, 3, res, res, generator=g),
                            torch.randn(model.slice_size, 1000, generator=g), i)
     print(f'Cream sampling {args.sampling}; supernet depths {net.depths} @{res}, board {len(model.board)} x '
@@ -79,7 +78,7 @@ def main():
             path = spos()
             with torch.no_grad():
                 best = int(model.match_scores(path).argmax())  # the board forward
-                net(x, model.split_path(model.board.paths[best].tolist()))  # the teacher
+                net(x, model.board.path(best))  # the teacher
 
         def cream():
             model.train_step(data, wrappers)

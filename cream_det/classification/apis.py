@@ -11,7 +11,7 @@ from mmengine.registry import DATASETS, MODELS
 from PIL import Image
 from timm.data import ImageNetInfo
 
-from .checkpoint import load_weights, read_checkpoint
+from ..checkpoint import load_weights, read_checkpoint
 
 ImageLike = Union[str, np.ndarray, Image.Image]
 

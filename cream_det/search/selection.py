@@ -1,0 +1,95 @@
+"""The final choice of a search: which board path becomes the arch, and the
+files that say so (``arch.json``, ``board.json``). The arch hook makes it when
+a search ends, and ``tools/select_arch.py`` redoes it from any checkpoint."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+from mmengine.registry import MODELS
+from mmengine.runner import Runner
+
+from ..arch import Arch
+from ..checkpoint import load_weights
+from ..errors import ConfigError
+from .evaluation import calibration_loader, path_accuracy
+
+RULES = ('official', 'held_out')
+
+
+def choose_arch(model, rule: str = 'official', calib_loader=None, eval_loader=None,
+                calib_batches: int = 20, logger=None) -> tuple[Arch, list[dict]]:
+    """The chosen arch (its meta says how) and the board's entries.
+
+    'official' takes the top of the board by training prec@1; with loaders,
+    every board path within the FLOPs budget is also scored on held-out
+    images (BatchNorm recalibrated), and 'held_out' takes the best of them.
+    """
+    board, supernet = model.board, model.supernet
+    entries = board.entries()
+    if not entries:
+        raise RuntimeError('the search ended with an empty board: train past the '
+                           f'warm-up ({model.warmup_iters} iterations) to fill it')
+    official = chosen = 0
+    best = None
+    if eval_loader is not None:
+        budget = supernet.budget or (0, float('inf'))
+        for i, entry in enumerate(entries):
+            if not budget[0] <= entry['flops'] / 1e6 <= budget[1]:
+                continue
+            entry['held_out_top1'] = path_accuracy(model, board.path(i), calib_loader,
+                                                   eval_loader, calib_batches)
+            if best is None or entry['held_out_top1'] > entries[best]['held_out_top1']:
+                best = i
+        if rule == 'held_out' and best is not None:
+            chosen = best
+        if logger is not None:
+            logger.info(f'held-out choice: board entry {best}, official choice: entry 0')
+    arch = board.arch(chosen)
+    arch.meta.update(
+        flops=entries[chosen]['flops'], params=entries[chosen]['params'],
+        rule=rule, board_entry=chosen, board_prec1=entries[chosen]['prec1'],
+        official_choice=entries[official]['arch'],
+        held_out_choice=entries[best]['arch'] if best is not None else None)
+    return arch, entries
+
+
+def write_choice(out_dir: str, arch: Arch, entries: list[dict]) -> str:
+    """``board.json`` and ``arch.json`` in ``out_dir``; returns the arch file."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, 'board.json'), 'w') as f:
+        json.dump(dict(entries=entries), f, indent=2)
+    path = os.path.join(out_dir, 'arch.json')
+    arch.dump(path)
+    return path
+
+
+def check_rule(rule: str, held_out: Optional[dict]) -> None:
+    if rule not in RULES:
+        raise ConfigError(f'rule={rule!r}: expected one of {RULES}')
+    if rule == 'held_out' and held_out is None:
+        raise ConfigError("rule='held_out' needs a held_out dataloader config")
+
+
+def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[str] = None,
+                           calib_batches: Optional[int] = None) -> Arch:
+    """Redo the choice from a search config and any of its checkpoints, with
+    the config's CreamArchHook settings unless ``rule``/``calib_batches`` are
+    given; write ``arch.json`` and ``board.json`` to ``out_dir``. The plain
+    weights are scored, as the hook scores them at the end of a run."""
+    hook = next((h for h in cfg.get('custom_hooks', []) if h.get('type') == 'CreamArchHook'),
+                {})
+    rule = rule or hook.get('rule', 'official')
+    held_out = hook.get('held_out') or cfg.get('held_out_dataloader')
+    check_rule(rule, held_out)
+    model = MODELS.build(cfg.model)
+    load_weights(model, checkpoint, ema=False)
+    loaders = (None, None)
+    if held_out is not None:
+        loaders = (calibration_loader(cfg.train_dataloader), Runner.build_dataloader(held_out))
+    arch, entries = choose_arch(model, rule, *loaders,
+                                calib_batches or hook.get('calib_batches', 20))
+    arch.meta['checkpoint'] = checkpoint
+    write_choice(out_dir, arch, entries)
+    return arch

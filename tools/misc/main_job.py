@@ -1,0 +1,18 @@
+"""The README's main job: the whole pipeline on the embedded defaults, on
+the CPU (see cream_det.pipeline for the steps).
+
+    python tools/misc/main_job.py [--work-dir work_dirs/main]
+"""
+import sys
+
+from cream_det.cli import parser_for
+from cream_det.pipeline import StepFailed, run_main_job
+
+if __name__ == '__main__':
+    parser = parser_for(__doc__)
+    parser.add_argument('--work-dir', default='work_dirs/main')
+    args = parser.parse_args()
+    try:
+        run_main_job(args.work_dir)
+    except StepFailed as err:
+        sys.exit(f'main job: {err}')
