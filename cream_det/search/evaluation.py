@@ -5,7 +5,10 @@ and the analysis tools all score paths this way."""
 from __future__ import annotations
 
 import copy
+import random
+from contextlib import contextmanager
 
+import numpy as np
 import torch
 from mmengine.runner import Runner
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -18,8 +21,34 @@ def calibration_loader(train_dataloader: dict):
     itself will not do: mmengine's InfiniteSampler yields nothing more once
     an iterator over it has been dropped.)"""
     cfg = copy.deepcopy(dict(train_dataloader))
-    cfg.update(sampler=dict(type='DefaultSampler', shuffle=True), persistent_workers=False)
+    cfg.update(sampler=dict(type='DefaultSampler', shuffle=True, seed=0),
+               persistent_workers=False)
     return Runner.build_dataloader(cfg)
+
+
+@contextmanager
+def random_state_kept():
+    """Whatever runs inside (a sampler draws its seed from numpy, a loader
+    seeds its workers from torch) leaves the caller's torch, numpy and Python
+    random states as they were."""
+    states = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(states[0])
+            np.random.set_state(states[1])
+
+
+@contextmanager
+def seeded(seed: int):
+    """Random augmentation drawn from ``seed``, the caller's random state
+    untouched: every path is calibrated on the same images, whenever and
+    wherever it is scored (at the end of a search, or from a checkpoint)."""
+    with random_state_kept():
+        torch.manual_seed(seed)
+        random.seed(seed)
+        yield
 
 
 def recalibrated_accuracy(child: torch.nn.Module, calib_loader, eval_loader, preprocess,
@@ -33,7 +62,7 @@ def recalibrated_accuracy(child: torch.nn.Module, calib_loader, eval_loader, pre
             m.momentum = None  # a plain average over the calibration batches
     child.train()
     seen = 0
-    with torch.no_grad():
+    with torch.no_grad(), seeded(0):
         for batch in calib_loader:
             if seen == calib_batches:
                 break

@@ -9,7 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from .evaluation import calibration_loader
+from .evaluation import calibration_loader, random_state_kept
 from .selection import check_rule, choose_arch, write_choice
 
 
@@ -39,10 +39,11 @@ class CreamArchHook(Hook):
     def before_train(self, runner) -> None:
         if self.held_out is None or not is_main_process():
             return
-        calib, held_out = (calibration_loader(runner.cfg.train_dataloader),
-                           Runner.build_dataloader(self.held_out))
-        for loader in (calib, held_out):
-            next(iter(loader))
+        with random_state_kept():  # the search draws what it would without the check
+            calib, held_out = (calibration_loader(runner.cfg.train_dataloader),
+                               Runner.build_dataloader(self.held_out))
+            for loader in (calib, held_out):
+                next(iter(loader))
         self.loaders = (calib, held_out)
 
     def after_train(self, runner) -> None:
