@@ -3,6 +3,7 @@ import torch
 
 from cream_det import CreamNet
 from cream_det.checkpoint import load_weights, read_checkpoint
+from cream_det.errors import CheckpointError, ConfigError
 from official_format import randomise_bn, write_official_checkpoint
 
 
@@ -57,3 +58,32 @@ def test_mismatched_checkpoint_lists_first_mismatches(official_file):
     assert 'missing from the checkpoint: blocks.4.1.conv_pw.weight' in message
     assert ('shape mismatch: blocks.2.1.conv_dw.weight: checkpoint (240, 1, 5, 5) vs model '
             '(240, 1, 3, 3)') in message
+
+
+def _backbone_file(path, net, meta=None):
+    state = {'backbone.' + k: v for k, v in net.state_dict().items()}
+    torch.save(dict(state_dict=state, meta=meta or {}), path)
+    return str(path)
+
+
+def test_backbone_refuses_weights_of_another_arch_through_init_cfg(tmp_path):
+    other = _backbone_file(tmp_path / 'cream-43.pth', CreamNet('cream-43'))
+    backbone = CreamNet('cream-14', out_indices=(2, 4, 6), init_cfg=dict(
+        type='Pretrained', checkpoint=other, prefix='backbone.'))
+    with pytest.raises(CheckpointError, match=r'do not fit its arch: .*shape mismatch: blocks'):
+        backbone.init_weights()
+
+
+def test_backbone_takes_its_arch_from_the_checkpoint_meta(tmp_path):
+    torch.manual_seed(0)
+    classifier = CreamNet('cream-43', num_classes=10)
+    with_arch = _backbone_file(tmp_path / 'a.pth', classifier, dict(arch=classifier.arch.to_dict()))
+    backbone = CreamNet(out_indices=(2, 4, 6), init_cfg=dict(
+        type='Pretrained', checkpoint=with_arch, prefix='backbone.'))
+    assert backbone.arch == classifier.arch
+    backbone.init_weights()  # a classifier's head keys are left out, the rest must fit
+    for key, value in backbone.state_dict().items():
+        torch.testing.assert_close(value, classifier.state_dict()[key], msg=key)
+    without = _backbone_file(tmp_path / 'b.pth', classifier)
+    with pytest.raises(ConfigError, match='carries no arch in its meta: give arch='):
+        CreamNet(out_indices=(2, 4, 6), init_cfg=dict(type='Pretrained', checkpoint=without))

@@ -72,6 +72,16 @@ def test_top_k_accuracy_metric():
                                   'accuracy/top2': pytest.approx(200 / 3)}
 
 
+def test_checkpoints_carry_the_arch_they_were_trained_for():
+    from types import SimpleNamespace
+    from cream_det.classification import ArchInMetaHook
+    model = CreamClassifier(dict(arch='cream-43', num_classes=10))
+    checkpoint = {'meta': {'epoch': 1}}
+    ArchInMetaHook().before_save_checkpoint(SimpleNamespace(model=model), checkpoint)
+    assert checkpoint['meta']['epoch'] == 1
+    assert cream_det.resolve_arch(checkpoint['meta']['arch']) == model.backbone.arch
+
+
 # -- the recipe -------------------------------------------------------------
 @pytest.mark.parametrize('name', sorted(PUBLISHED))
 def test_each_published_config_builds_its_model_at_its_resolution(name):
@@ -193,6 +203,7 @@ def trained(tmp_path_factory):
     return work_dir, runner
 
 
+@pytest.mark.slow
 def test_training_learns_and_evaluates_the_ema_weights(trained):
     work_dir, runner = trained
     log = open(next(work_dir.glob('*/*.log'))).read()
@@ -232,6 +243,7 @@ def official_fashion_file(tmp_path_factory):
     return str(path), plain.eval(), ema.eval()
 
 
+@pytest.mark.slow
 def test_test_tool_evaluates_an_official_file_with_its_ema_weights(official_fashion_file,
                                                                   tmp_path):
     path, plain, ema = official_fashion_file
@@ -254,6 +266,7 @@ def test_test_tool_evaluates_an_official_file_with_its_ema_weights(official_fash
     assert top1 == pytest.approx(expected['ema'], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_test_tool_rejects_a_checkpoint_of_another_arch(tmp_path):
     path = tmp_path / '43.pth.tar'
     net = CreamNet('cream-43', num_classes=10)
@@ -263,6 +276,7 @@ def test_test_tool_rejects_a_checkpoint_of_another_arch(tmp_path):
     assert 'does not fit the model' in result.stderr and 'shape mismatch' in result.stderr
 
 
+@pytest.mark.slow
 def test_classification_checkpoint_is_a_detection_backbone_as_it_is(trained):
     """mmdet's Pretrained init with prefix 'backbone.' loads a CreamClassifier
     checkpoint (its EMA weights) into a detection backbone, with no export;
@@ -278,6 +292,7 @@ def test_classification_checkpoint_is_a_detection_backbone_as_it_is(trained):
         torch.testing.assert_close(value, ema['backbone.' + key])
 
 
+@pytest.mark.slow
 def test_exported_backbone_initialises_a_detection_backbone(trained, tmp_path):
     work_dir, runner = trained
     out = tmp_path / 'backbone.pth'
@@ -297,6 +312,7 @@ def test_exported_backbone_initialises_a_detection_backbone(trained, tmp_path):
         torch.testing.assert_close(value, ema['backbone.' + key])
 
 
+@pytest.mark.slow
 def test_inference_api_on_a_real_photo(trained):
     work_dir, _ = trained
     model = init_classifier(FASHION, str(work_dir / 'epoch_1.pth'))

@@ -109,12 +109,14 @@ def trained_detector(tmp_path_factory, detection_set):
     return config, str(work_dir / 'epoch_1.pth'), work_dir
 
 
+@pytest.mark.slow
 def test_training_reports_coco_map(trained_detector):
     _, _, work_dir = trained_detector
     log = open(next(work_dir.glob('*/*.log'))).read()
     assert 'coco/bbox_mAP: ' in log and 'coco/bbox_mAP_50: ' in log
 
 
+@pytest.mark.slow
 def test_inference_apis_on_a_real_photo_and_reload_gives_same_detections(trained_detector):
     from mmdet.apis import DetInferencer, inference_detector, init_detector
     config, checkpoint, _ = trained_detector
@@ -137,6 +139,7 @@ def test_inference_apis_on_a_real_photo_and_reload_gives_same_detections(trained
                                rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_test_tool_reports_map_and_saves_pictures(trained_detector, tmp_path):
     config, checkpoint, _ = trained_detector
     result = _tool('test.py', config, checkpoint, '--work-dir', str(tmp_path),
@@ -146,6 +149,7 @@ def test_test_tool_reports_map_and_saves_pictures(trained_detector, tmp_path):
     assert len(list(tmp_path.glob('*/shown/*.jpg'))) == 8
 
 
+@pytest.mark.slow
 def test_tools_clear_errors_for_bad_detection_configs(trained_detector, tmp_path):
     config, _, _ = trained_detector
     neck = _tool('train.py', config, '--work-dir', str(tmp_path), '--cfg-options',
@@ -165,6 +169,7 @@ def test_tools_clear_errors_for_bad_detection_configs(trained_detector, tmp_path
     assert '/nonexistent/backbone.pth' in missing.stderr
 
 
+@pytest.mark.slow
 def test_backbone_from_a_search_checkpoint(tmp_path):
     """A supernet path with the weights it inherits from the search serves as
     the detection backbone."""
@@ -187,20 +192,30 @@ def test_backbone_from_a_search_checkpoint(tmp_path):
     assert [o.shape[1] for o in outputs] == backbone.out_channels
 
 
-def test_detector_cost_counts_backbone_neck_and_head():
+def _detector_cost():
     from mmdet.registry import MODELS
-    from cream_det.cost import count_flops, detector_cost
+    from cream_det.cost import detector_cost
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'retinanet',
                                    'retinanet_cream-114_fpn_1x_coco.py'))
     cfg.model.backbone.init_cfg = None
     detector = MODELS.build(cfg.model)
-    cost = detector_cost(detector, 128, 160)
+    return detector, detector_cost(detector, 128, 160)
+
+
+def test_detector_cost_counts_backbone_neck_and_head():
+    from cream_det.cost import count_flops
+    detector, cost = _detector_cost()
     backbone = count_flops(detector.backbone.eval(), torch.zeros(1, 3, 128, 160))
     assert cost['params'] == sum(p.numel() for p in detector.parameters())
     assert cost['flops'] > 2 * backbone > 0  # RetinaNet's head outweighs a small backbone
+
+
+@pytest.mark.slow
+def test_get_flops_tool_counts_a_detector():
+    _, cost = _detector_cost()
     result = _tool('analysis_tools/get_flops.py', osp.join(ROOT, 'configs', 'retinanet',
-                                            'retinanet_cream-114_fpn_1x_coco.py'),
+                                                           'retinanet_cream-114_fpn_1x_coco.py'),
                    '--shape', '128', '160')
     assert result.returncode == 0, result.stderr[-2000:]
     assert f'{cost["flops"] / 1e9:.2f} GFLOPs' in result.stdout

@@ -44,7 +44,7 @@ def test_supernet_block_layout():
 def test_exported_child_matches_supernet_path():
     torch.manual_seed(0)
     net = CreamSuperNet(budget=(100, 200), num_classes=10).eval()
-    path = [[int(torch.randint(6, ())) for _ in range(d)] for d in net.depths]
+    path = net.sample_path(torch.Generator().manual_seed(0))
     child = net.export_child(path).eval()
     assert child.arch == net.arch_of(path)
     x = torch.randn(2, 3, 96, 96)

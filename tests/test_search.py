@@ -127,10 +127,17 @@ def test_bad_options():
         ImageFolderData('/nonexistent', 'train')
 
 
-def test_search_run_writes_arch_and_board(tmp_path):
+@pytest.fixture(scope='module')
+def searched(tmp_path_factory):
+    """A tiny search run to its end: its work dir and config."""
+    tmp_path = tmp_path_factory.mktemp('search')
     cfg = tiny_search_cfg(tmp_path)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    Runner.from_cfg(cfg).train()
+    return tmp_path, cfg
+
+
+def test_search_run_writes_arch_and_board(searched):
+    tmp_path, _ = searched
     board = json.load(open(tmp_path / 'board.json'))['entries']
     assert 1 <= len(board) <= 4
     assert [e['prec1'] for e in board] == sorted((e['prec1'] for e in board), reverse=True)
@@ -146,6 +153,37 @@ def test_search_run_writes_arch_and_board(tmp_path):
         assert re.search(rf'\b{key}: ', log), key
 
 
+def test_the_choice_is_redone_from_a_checkpoint(searched, tmp_path):
+    from cream_det.search.selection import select_from_checkpoint
+    work_dir, cfg = searched
+    arch = select_from_checkpoint(cfg, str(work_dir / 'iter_12.pth'), str(tmp_path))
+    hook_choice = json.load(open(work_dir / 'arch.json'))
+    again = json.load(open(tmp_path / 'arch.json'))
+    assert again.pop('checkpoint') == str(work_dir / 'iter_12.pth')
+    assert again == hook_choice and str(arch) == hook_choice['official_choice']
+    assert json.load(open(tmp_path / 'board.json')) == json.load(open(work_dir / 'board.json'))
+    held_out = select_from_checkpoint(cfg, str(work_dir / 'iter_12.pth'), str(tmp_path / 'h'),
+                                      rule='held_out')
+    assert str(held_out) == hook_choice['held_out_choice']
+
+
+@pytest.mark.slow
+def test_select_arch_tool(searched, tmp_path):
+    work_dir, cfg = searched
+    config = str(tmp_path / 'search.py')
+    cfg.dump(config)
+    root = osp.join(osp.dirname(__file__), '..')
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, osp.join(root, 'tools', 'select_arch.py'), config,
+                             str(work_dir / 'iter_12.pth'), '--out-dir', str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    chosen = json.load(open(work_dir / 'arch.json'))['official_choice']
+    assert f'chosen arch (official rule): {chosen}' in result.stdout
+    assert (tmp_path / 'arch.json').is_file() and (tmp_path / 'board.json').is_file()
+
+
 def _search_tool(*args):
     import subprocess
     import sys
@@ -155,6 +193,7 @@ def _search_tool(*args):
                            *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_search_tool_clear_errors(tmp_path):
     missing = _search_tool('--work-dir', str(tmp_path), '--cfg-options',
                            'train_dataloader.dataset.root=/nonexistent',

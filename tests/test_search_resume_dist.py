@@ -11,6 +11,8 @@ from mmengine.runner import Runner
 
 from search_utils import tiny_search_cfg
 
+pytestmark = pytest.mark.slow  # a search run each, and a two-rank torchrun
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
