@@ -210,3 +210,26 @@ def test_search_tool_clear_errors(tmp_path):
     budget = _search_tool('--work-dir', str(tmp_path), '--cfg-options',
                           'model.supernet.budget=[700,800]')
     assert budget.returncode != 0 and 'no depth meets the FLOPs budget' in budget.stderr
+
+
+def test_a_searched_path_exports_with_its_arch_and_inherited_weights(searched, tmp_path):
+    from cream_det.export import export_backbone
+    work_dir, cfg = searched
+    out = str(tmp_path / 'backbone.pth')
+    meta = export_backbone(cfg, str(work_dir / 'iter_12.pth'), out)
+    assert meta['weights'] == 'supernet path (top of the board)'
+    backbone = CreamNet(out_indices=(2, 4, 6), init_cfg=dict(
+        type='Pretrained', checkpoint=out, prefix='backbone.'))  # the arch comes with it
+    assert str(backbone.arch) == json.load(open(work_dir / 'arch.json'))['official_choice']
+    backbone.init_weights()
+    search = torch.load(work_dir / 'iter_12.pth', weights_only=False)['state_dict']
+    torch.testing.assert_close(backbone.conv_stem.weight, search['supernet.conv_stem.weight'])
+
+
+def test_the_main_job_reads_what_mmengine_writes(searched):
+    import os.path as osp
+    from cream_det.pipeline import ROOT, last_checkpoint, logged_metrics
+    work_dir, _ = searched
+    assert osp.samefile(osp.join(ROOT, last_checkpoint(str(work_dir))), work_dir / 'iter_12.pth')
+    metrics = logged_metrics(str(work_dir))
+    assert metrics['step'] == 12 and 'board_size' in metrics and 'loss' in metrics

@@ -81,10 +81,6 @@ class CreamSuperNet(CreamBase):
         """A board row (one op index per layer) -> a path of this supernet."""
         return split_path(flat, self.depths)
 
-    @staticmethod
-    def flatten_path(path: OpPath) -> list[int]:
-        return flatten_path(path)
-
     def sample_path(self, generator: torch.Generator,
                     probs: Optional[torch.Tensor] = None) -> OpPath:
         """A random path: uniform, or with op probabilities ``probs``."""
