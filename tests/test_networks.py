@@ -95,6 +95,8 @@ def test_frozen_stages_stay_frozen_and_norm_eval():
 
 
 def test_registered_in_mmdet_models():
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')  # as mmdet's tools do; a runner built earlier may have left another
     net = MODELS.build(dict(type='CreamNet', arch='cream-43', out_indices=(2, 4, 6)))
     assert isinstance(net, CreamNet)
     assert isinstance(MODELS.build(dict(type='CreamSuperNet', budget=(0, 100))), CreamSuperNet)
