@@ -64,8 +64,8 @@ def read_checkpoint(path: str, map_location='cpu') -> dict:
     if not os.path.isfile(path):
         raise MissingFileError(f'checkpoint file {path} does not exist')
     # What torch.load raises on a file that is not a checkpoint, or a cut one.
-    unreadable = (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile,
-                  UnicodeDecodeError)
+    unreadable = (pickle.UnpicklingError, EOFError, RuntimeError, OSError,
+                  zipfile.BadZipFile, UnicodeDecodeError)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:

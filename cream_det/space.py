@@ -238,7 +238,8 @@ def build_space(space: Union[str, dict, SearchSpace]) -> SearchSpace:
         return space
     if isinstance(space, str):
         if space not in SEARCH_SPACES:
-            raise UnknownNameError(f'unknown search space {space!r}; known: {sorted(SEARCH_SPACES)}')
+            raise UnknownNameError(f'unknown search space {space!r}; '
+                                   f'known: {sorted(SEARCH_SPACES)}')
         return SEARCH_SPACES[space]
     if isinstance(space, dict):
         fields = dict(space)

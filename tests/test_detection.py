@@ -180,8 +180,8 @@ def test_backbone_from_a_search_checkpoint(tmp_path):
     config = str(tmp_path / 'search.py')
     cfg.dump(config)
     out = tmp_path / 'backbone.pth'
-    result = _tool('model_converters/export_backbone.py', config, str(tmp_path / 'iter_6.pth'), str(out),
-                   '--arch', str(tmp_path / 'arch.json'))
+    result = _tool('model_converters/export_backbone.py', config, str(tmp_path / 'iter_6.pth'),
+                   str(out), '--arch', str(tmp_path / 'arch.json'))
     assert result.returncode == 0, result.stderr[-3000:]
     backbone = CreamNet(str(tmp_path / 'arch.json'), out_indices=(2, 4, 6), init_cfg=dict(
         type='Pretrained', checkpoint=str(out), prefix='backbone.'))

@@ -42,12 +42,13 @@ def test_truncated_arch_file_names_the_file(tmp_path):
         resolve_arch(str(path))
 
 
-@pytest.mark.parametrize('damage', ['truncated', 'not a checkpoint'])
+@pytest.mark.parametrize('damage', ['cut early', 'cut in half', 'not a checkpoint'])
 def test_unreadable_checkpoint_names_the_file(tmp_path, damage):
     path = tmp_path / 'model.pth'
     torch.save(CreamNet('cream-14').state_dict(), path)
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2] if damage == 'truncated' else b'not a pickle' * 9)
+    path.write_bytes({'cut early': data[:5000], 'cut in half': data[:len(data) // 2],
+                      'not a checkpoint': b'not a pickle' * 9}[damage])
     with pytest.raises(CheckpointError, match=f'{path} is not a readable checkpoint'):
         read_checkpoint(str(path))
 

@@ -124,8 +124,9 @@ def _prepare_out_dir(out_dir, overwrite):
     """Refuse to mix with other files unless told; then drop stale images of an earlier set."""
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         if not overwrite:
-            raise OutDirNotEmptyError(f'{out_dir} is not empty: pass overwrite=True (--overwrite) '
-                                      'to replace its train/, val/ and annotations/instances_*.json')
+            raise OutDirNotEmptyError(
+                f'{out_dir} is not empty: pass overwrite=True (--overwrite) to replace its '
+                'train/, val/ and annotations/instances_*.json')
         for split, _ in SPLITS:
             shutil.rmtree(os.path.join(out_dir, split), ignore_errors=True)
             ann_file = os.path.join(out_dir, 'annotations', f'instances_{split}.json')

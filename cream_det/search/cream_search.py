@@ -188,8 +188,8 @@ class CreamSearch(BaseModel):
             log.update(kd_loss=kd.detach(), match_weight=torch.tensor(weight))
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                                     f'non-finite loss ({loss.item()}) at iteration {iteration}; stopped before '
-                                     'the update, the last checkpoint is untouched')
+                f'non-finite loss ({loss.item()}) at iteration {iteration}; stopped before '
+                'the update, the last checkpoint is untouched')
         self._step(optim_wrapper['supernet'], loss, self.supernet.path_parameters(path))
 
         prec1 = (logits.argmax(1) == labels).float().mean() * 100
