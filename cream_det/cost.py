@@ -7,12 +7,16 @@ few table look-ups during the search.
 """
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
+from .errors import ConfigError
 from .models import CreamNet, CreamSuperNet
 
 
@@ -148,12 +152,8 @@ def config_cost_text(config: str, shape: Sequence[int] = (800, 1333),
                      resolution: int = None) -> str:
     """What ``tools/analysis_tools/get_flops.py`` prints for a config: a whole
     detector on one ``shape`` image, or the config's CreamNet as a classifier."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from .errors import ConfigError
     model = Config.fromfile(config).model
-    name = config.split('/')[-1]
+    name = os.path.basename(config)
     if 'bbox_head' in model:
         init_default_scope('mmdet')
         from mmdet.registry import MODELS
