@@ -82,13 +82,13 @@ class CostTable:
                 per_module = analyzer.by_module()
                 names = {id(m): n for n, m in traced.named_modules()}
                 for i, candidates in enumerate(layers):
-                    flops[i][op] = int(per_module[names[id(candidates[op])]])
+                    flops[i][op] = int(per_module[names[id(candidates.op_module(op))]])
                 if op == 0:
                     self.fixed_flops = int(analyzer.total()) - sum(f[0] for f in flops)
         supernet.train(was_training)
         layout = supernet.split_path(range(len(layers)))  # layer numbers per stage
         self.layer_flops = [[flops[i] for i in stage] for stage in layout]
-        self.layer_params = [[[count_params(block) for block in layers[i]] for i in stage]
+        self.layer_params = [[[layers[i].op_params(op) for op in range(num_ops)] for i in stage]
                              for stage in layout]
         searchable = sum(count_params(b) for b in layers)
         self.fixed_params = count_params(supernet) - searchable

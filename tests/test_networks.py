@@ -113,3 +113,29 @@ def test_custom_imports_finds_the_backbone(tmp_path):
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == 'CreamNet'
+
+
+def test_entangled_supernet_runs_every_op_on_slices_of_the_largest():
+    from cream_det.cost import CostTable, network_cost
+    torch.manual_seed(0)
+    independent = CreamSuperNet(budget=(100, 200), num_classes=10)
+    net = CreamSuperNet(budget=(100, 200), num_classes=10, weight_sharing='entangled')
+    assert count_params(net) < count_params(independent) / 3  # one block a layer
+    table = CostTable(net)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 96, 96)
+    for _ in range(3):
+        path = net.sample_path(generator)
+        child = net.export_child(path)
+        for mode in (True, False):  # batch statistics, then running ones
+            net.train(mode), child.train(mode)
+            with torch.no_grad():
+                torch.testing.assert_close(child(x), net(x, path), rtol=1e-5, atol=1e-5)
+        whole = network_cost(child)
+        assert table.flops(path) == whole['flops'] and table.params(path) == whole['params']
+    # k3 is the centre of k7, e4 the first channels of e6: one update moves both.
+    layer = net.blocks[1][0]
+    k3e4 = layer.op_state(0)['conv_dw.weight']
+    torch.testing.assert_close(k3e4, layer.block.conv_dw.weight[:k3e4.shape[0], :, 2:5, 2:5])
+    with pytest.raises(ValueError, match="weight_sharing='shared': expected one of"):
+        CreamSuperNet(budget=(0, 100), weight_sharing='shared')

@@ -233,3 +233,22 @@ def test_the_main_job_reads_what_mmengine_writes(searched):
     assert osp.samefile(osp.join(ROOT, last_checkpoint(str(work_dir))), work_dir / 'iter_12.pth')
     metrics = logged_metrics(str(work_dir))
     assert metrics['step'] == 12 and 'board_size' in metrics and 'loss' in metrics
+
+
+def test_search_steps_and_meta_update_with_entangled_weights():
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r'need an op with the largest kernel and the largest '
+                       r'expansion \(k5e3\)'):
+        _search_model(supernet=dict(space=TINY_SPACE, depths=[1] * 5, weight_sharing='entangled'))
+    space = dict(TINY_SPACE, name='tiny-entangled', ops=['k3e2', 'k5e2', 'k5e3'])
+    model = _search_model(supernet=dict(space=space, depths=[1, 2, 1, 1, 1], num_classes=10,
+                                        weight_sharing='entangled'), update_iter=2).train()
+    wrappers = OptimWrapperDict(
+        supernet=OptimWrapper(torch.optim.SGD(model.supernet.parameters(), lr=0.1)),
+        meta=OptimWrapper(torch.optim.SGD(model.meta.parameters(), lr=0.1)))
+    data = dict(inputs=torch.randn(8, 3, 32, 32), data_samples=list(range(8)))
+    meta_before = [p.clone() for p in model.meta.parameters()]
+    logs = [model.train_step(data, wrappers) for _ in range(5)]
+    assert len(model.board) > 0 and 'meta_loss' in logs[2] and torch.isfinite(logs[2]['meta_loss'])
+    assert any(not torch.equal(a, b) for a, b in zip(meta_before, model.meta.parameters()))

@@ -10,8 +10,9 @@ import torch.nn as nn
 from mmdet.registry import MODELS
 
 from ..arch import Arch, OpPath, flatten_path, sample_path, split_path
-from ..errors import ArchError
+from ..errors import ArchError, ConfigError
 from ..space import SearchSpace, build_space
+from .candidates import CANDIDATES
 from .common import CreamBase, build_blocks
 from .cream_net import CreamNet
 
@@ -28,9 +29,14 @@ class CreamSuperNet(CreamBase):
         resolution: the input size of the search, if not the one that the
             budget rule (or the space's default) gives.
         num_classes, drop_rate: the classifier, as for :class:`CreamNet`.
+        weight_sharing: 'independent' (the official supernet: a block per
+            op) or 'entangled' (one block of the largest op whose slices
+            are the other ops; see :mod:`.candidates`).
 
-    ``blocks[stage][layer][op]`` is laid out as in the official supernet; the
-    fixed first and last blocks are ``blocks[0][0][0]`` and ``blocks[-1][0][0]``.
+    ``blocks[stage][layer]`` holds a layer's candidates: with independent
+    weights ``blocks[stage][layer][op]`` is laid out as in the official
+    supernet. The fixed first and last blocks are ``blocks[0][0][0]`` and
+    ``blocks[-1][0][0]``.
     """
 
     def __init__(self,
@@ -40,10 +46,15 @@ class CreamSuperNet(CreamBase):
                  resolution: Optional[int] = None,
                  num_classes: int = 1000,
                  drop_rate: float = 0.,
+                 weight_sharing: str = 'independent',
                  init_cfg=None):
+        if weight_sharing not in CANDIDATES:
+            raise ConfigError(f'weight_sharing={weight_sharing!r}: expected one of '
+                              f'{tuple(CANDIDATES)}')
         space = build_space(space)
         super().__init__(space, num_classes, drop_rate, init_cfg=init_cfg)
         self.budget = None if budget is None else tuple(budget)
+        self.weight_sharing = weight_sharing
         self.depths, self.resolution = space.supernet_layout(budget, depths)
         if resolution is not None:
             space.check_resolution(resolution)
@@ -53,11 +64,11 @@ class CreamSuperNet(CreamBase):
         for s, depth in enumerate(self.depths):
             stage = nn.ModuleList()
             for layer in range(depth):
-                candidates = nn.ModuleList()
+                blocks = []
                 for op in space.ops:
                     (block,), out_chs = build_blocks(chs, [[space.block_string(s, layer, op)]])
-                    candidates.append(block[0])
-                stage.append(candidates)
+                    blocks.append(block[0])
+                stage.append(CANDIDATES[weight_sharing](blocks, space.ops))
                 chs = out_chs
             self.blocks.append(stage)
         (last,), chs = build_blocks(chs, [[space.last_block]])
@@ -113,13 +124,13 @@ class CreamSuperNet(CreamBase):
             self._check_path(path)
         x = self.forward_first(x)
         for candidates, op in zip(self.searchable_layers(), flatten_path(path)):
-            x = candidates[op](x)
+            x = candidates(x, op)
         return self.forward_last(x)
 
     def path_modules(self, path: OpPath) -> list[nn.Module]:
         """The modules that one path runs (shared stem and head included)."""
         modules = [self.conv_stem, self.bn1, self.blocks[0]]
-        modules.extend(candidates[op] for candidates, op
+        modules.extend(candidates.op_module(op) for candidates, op
                        in zip(self.searchable_layers(), flatten_path(path)))
         modules.extend([self.blocks[-1], self.conv_head, self.classifier])
         return modules
@@ -142,8 +153,9 @@ class CreamSuperNet(CreamBase):
                 state[key] = source[key]
                 continue
             stage, layer, rest = int(match[1]), int(match[2]), match[3]
-            searchable = 1 <= stage <= len(indices)
-            op = indices[stage - 1][layer] if searchable else 0
-            state[key] = source[f'blocks.{stage}.{layer}.{op}.{rest}']
+            if 1 <= stage <= len(indices):
+                state[key] = self.blocks[stage][layer].op_state(indices[stage - 1][layer])[rest]
+            else:
+                state[key] = source[f'blocks.{stage}.{layer}.0.{rest}']
         child.load_state_dict(state, strict=True)
         return child

@@ -1,0 +1,122 @@
+"""The candidates of one searchable layer, and how their weights are shared.
+
+``independent`` (the official supernet): every op has its own block.
+``entangled`` (AutoFormer, once-for-all): one block of the largest op holds
+the weights of all; op (k, e) runs the centre k x k of its depthwise kernels
+and the first e/e_max of its expanded channels (BN and SE sliced alike).
+DEVIATION: not in the official Cream; on the embedded space independent
+candidates stay near chance for hundreds of iterations (README, "Why the
+supernet did not learn"), entangled ones learn almost as fast as one path.
+
+Both take ``(x, op)`` and hand out one op's weights under the key names of
+its timm block, which is what a :class:`CreamNet` child holds.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.models._efficientnet_blocks import InvertedResidual
+
+from ..errors import ConfigError
+from ..space import parse_op
+
+
+class IndependentCandidates(nn.ModuleList):
+    """``self[op]`` is op's block, as in the official supernet."""
+
+    def __init__(self, blocks: list[nn.Module], ops: tuple[str, ...] = ()):
+        super().__init__(blocks)
+
+    def forward(self, x: torch.Tensor, op: int) -> torch.Tensor:
+        return self[op](x)
+
+    def op_module(self, op: int) -> nn.Module:
+        """What a path through this op runs (and trains)."""
+        return self[op]
+
+    def op_state(self, op: int) -> dict:
+        return self[op].state_dict()
+
+    def op_params(self, op: int) -> int:
+        return sum(p.numel() for p in self[op].parameters())
+
+
+class EntangledCandidates(nn.Module):
+    """One block of the largest op (``self.block``) whose slices are every op."""
+
+    def __init__(self, blocks: list[nn.Module], ops: tuple[str, ...]):
+        super().__init__()
+        kernels, expansions = zip(*(parse_op(op) for op in ops))
+        largest = (max(kernels), max(expansions))
+        if largest not in list(zip(kernels, expansions)):
+            raise ConfigError(f'entangled weights need an op with the largest kernel and the '
+                              f'largest expansion (k{largest[0]}e{largest[1]}); ops are {ops}')
+        self.largest = list(zip(kernels, expansions)).index(largest)
+        self.block = blocks[self.largest]
+        if not isinstance(self.block, InvertedResidual):
+            raise ConfigError(f'entangled weights are for inverted residual blocks, got '
+                              f'{type(self.block).__name__}')
+        # What each op's own block would hold: the shapes its slices take.
+        self._shapes = [{k: t.shape for k, t in b.state_dict().items()} for b in blocks]
+        self._params = [sum(p.numel() for p in b.parameters()) for b in blocks]
+
+    def forward(self, x: torch.Tensor, op: int) -> torch.Tensor:
+        """timm's ``InvertedResidual.forward`` on op's slices (torch.func's
+        functional_call would do it on a template, but not under the jit
+        trace that FLOPs are counted with)."""
+        b = self.block
+        if op == self.largest:
+            return b(x)
+        w = self.op_state(op, keep_vars=True)
+        shortcut = x
+        x = _bn_act(b.bn1, F.conv2d(x, w['conv_pw.weight']), w, 'bn1.')
+        dw = w['conv_dw.weight']
+        stride = b.conv_dw.stride[0]
+        x = F.conv2d(x, dw, stride=stride, padding=(stride - 1 + dw.shape[-1] - 1) // 2,
+                     groups=dw.shape[0])
+        x = b.aa(_bn_act(b.bn2, x, w, 'bn2.'))
+        se = F.conv2d(x.mean((2, 3), keepdim=True), w['se.conv_reduce.weight'],
+                      w['se.conv_reduce.bias'])
+        se = F.conv2d(b.se.act1(se), w['se.conv_expand.weight'], w['se.conv_expand.bias'])
+        x = x * b.se.gate(se)
+        x = _bn_act(b.bn3, F.conv2d(x, w['conv_pwl.weight']), w, 'bn3.')
+        return b.drop_path(x) + shortcut if b.has_skip else x
+
+    def op_module(self, op: int) -> nn.Module:
+        return self
+
+    def op_state(self, op: int, keep_vars: bool = False) -> dict:
+        """Op's slices of the shared tensors, under its own block's key names."""
+        state = {}
+        for name, tensor in self.block.state_dict(keep_vars=keep_vars).items():
+            shape = self._shapes[op][name]
+            index = tuple(_centre(full, size) if name.endswith('conv_dw.weight') and dim >= 2
+                          else slice(0, size)
+                          for dim, (full, size) in enumerate(zip(tensor.shape, shape)))
+            state[name] = tensor[index] if index else tensor
+        return state
+
+    def op_params(self, op: int) -> int:
+        return self._params[op]
+
+
+def _bn_act(bn: nn.Module, x: torch.Tensor, w: dict, prefix: str) -> torch.Tensor:
+    """timm's BatchNormAct2d on sliced tensors, running statistics updated in
+    place (the slices are views) with torch's momentum rules."""
+    momentum = 0. if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:  # a cumulative average
+            momentum = 1. / float(bn.num_batches_tracked)
+    x = F.batch_norm(x, w[prefix + 'running_mean'], w[prefix + 'running_var'],
+                     w[prefix + 'weight'], w[prefix + 'bias'], bn.training, momentum, bn.eps)
+    return bn.act(bn.drop(x))
+
+
+def _centre(full: int, size: int) -> slice:
+    start = (full - size) // 2
+    return slice(start, start + size)
+
+
+CANDIDATES = dict(independent=IndependentCandidates, entangled=EntangledCandidates)
