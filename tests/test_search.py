@@ -252,3 +252,28 @@ def test_search_steps_and_meta_update_with_entangled_weights():
     logs = [model.train_step(data, wrappers) for _ in range(5)]
     assert len(model.board) > 0 and 'meta_loss' in logs[2] and torch.isfinite(logs[2]['meta_loss'])
     assert any(not torch.equal(a, b) for a, b in zip(meta_before, model.meta.parameters()))
+
+
+def test_learning_curves_follow_probe_paths_in_every_mode(tmp_path):
+    from cream_det.search.analysis import plot_learning_curves, run_learning_curves
+    cfg = tiny_search_cfg(tmp_path, max_iters=4)
+    cfg.held_out_dataloader = cfg.custom_hooks[0].held_out
+    curves = run_learning_curves(cfg, str(tmp_path), iters=4, interval=2, fixed_op='k5e2')
+    assert list(curves) == ['fixed', 'spos', 'cream']
+    for mode, probes in curves.items():
+        assert probes['paths'][0] == 'k5e2 / k5e2 k5e2 / k5e2 / k5e2 / k5e2 @32'
+        assert [c['iter'] for c in probes['curve']] == [2, 4]
+        assert all(len(c['top1']) == 4 and all(0 <= t <= 100 for t in c['top1'])
+                   for c in probes['curve'])
+    # The fixed run trained its path alone: an op off it kept its initial weights.
+    fixed = torch.load(tmp_path / 'fixed' / 'iter_4.pth', weights_only=False)['state_dict']
+    spos = torch.load(tmp_path / 'spos' / 'iter_4.pth', weights_only=False)['state_dict']
+    on, off = ('supernet.blocks.1.0.1.conv_pw.weight',  # k5e2, the fixed path's op
+               'supernet.blocks.1.0.0.conv_pw.weight')  # k3e2
+    from cream_det.search.analysis import learning_curve_cfg
+    initial = Runner.from_cfg(learning_curve_cfg(cfg, 'fixed', str(tmp_path / 'init'), 4, 2,
+                                                 'k5e2')).model.state_dict()
+    assert not torch.equal(fixed[on], initial[on])
+    assert torch.equal(fixed[off], initial[off])
+    plot_learning_curves(curves, str(tmp_path / 'curves.png'))
+    assert (tmp_path / 'curves.png').stat().st_size > 10_000

@@ -1,13 +1,24 @@
 """Does the search teach? Held-out accuracy of the final board's paths
-against paths sampled uniformly, all scored as the arch choice scores them
+against paths sampled uniformly, and of fixed probe paths over a run (the
+learning curves), all scored as the arch choice scores them
 (:func:`~.evaluation.path_accuracy`)."""
 from __future__ import annotations
 
+import copy
+import json
+import os
 import statistics
 
 import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+from mmengine.runner import Runner
 
-from .evaluation import path_accuracy
+from ..errors import ConfigError
+from ..space import build_space
+from .evaluation import calibration_loader, path_accuracy, random_state_kept
 
 
 def board_versus_uniform(model, calib_loader, eval_loader, num_paths: int = 5,
@@ -25,3 +36,113 @@ def board_versus_uniform(model, calib_loader, eval_loader, num_paths: int = 5,
                             max=max(accs))
     result['gap'] = result['board']['mean'] - result['uniform']['mean']
     return result
+
+
+def probe_paths(supernet, fixed_op: str = 'k5e6', num_random: int = 3, seed: int = 100) -> list:
+    """Paths to follow over a run: every layer with ``fixed_op``, then
+    seeded random paths."""
+    if fixed_op not in supernet.space.ops:
+        raise ConfigError(f'fixed_op={fixed_op!r}: expected one of {list(supernet.space.ops)}')
+    generator = torch.Generator().manual_seed(seed)
+    return ([[[supernet.space.ops.index(fixed_op)] * d for d in supernet.depths]]
+            + [supernet.sample_path(generator) for _ in range(num_random)])
+
+
+@HOOKS.register_module()
+class ProbePathsHook(Hook):
+    """Every ``interval`` iterations, the held-out top-1 of fixed probe paths
+    (BatchNorm recalibrated), written to ``probes.json`` in the work dir:
+    the supernet's learning curve. Loaders are built before training, and
+    scoring keeps the run's random state, so a run draws what it would
+    without the hook."""
+    priority = 'LOW'
+
+    def __init__(self, held_out: dict, interval: int = 100, calib_batches: int = 10,
+                 fixed_op: str = 'k5e6', num_random: int = 3):
+        self.held_out, self.interval = held_out, interval
+        self.calib_batches, self.fixed_op, self.num_random = calib_batches, fixed_op, num_random
+        self.curve = []
+
+    def before_train(self, runner) -> None:
+        with random_state_kept():
+            self.loaders = (calibration_loader(runner.cfg.train_dataloader),
+                            Runner.build_dataloader(copy.deepcopy(self.held_out)))
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if (runner.iter + 1) % self.interval or not is_main_process():
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        paths = probe_paths(model.supernet, self.fixed_op, self.num_random)
+        with random_state_kept():
+            top1 = [path_accuracy(model, p, *self.loaders, self.calib_batches) for p in paths]
+        self.curve.append(dict(iter=runner.iter + 1, top1=top1))
+        with open(os.path.join(runner.work_dir, 'probes.json'), 'w') as f:
+            json.dump(dict(paths=[str(model.supernet.arch_of(p)) for p in paths],
+                           curve=self.curve), f, indent=1)
+
+
+LEARNING_MODES = ('fixed', 'spos', 'cream')
+
+
+def learning_curve_cfg(cfg, mode: str, work_dir: str, iters: int, interval: int,
+                       fixed_op: str = 'k5e6'):
+    """A search config turned into one run of the learning-curve experiment,
+    the same data, schedule, seeds and iterations for every mode:
+    'fixed' trains the all-``fixed_op`` path alone, 'spos' uniform paths
+    with no teacher (the board never opens), 'cream' the search as configured."""
+    if mode not in LEARNING_MODES:
+        raise ConfigError(f'mode={mode!r}: expected one of {LEARNING_MODES}')
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = os.path.join(work_dir, mode)
+    cfg.train_cfg.max_iters = iters
+    for scheduler in cfg.param_scheduler:
+        scheduler.end = iters
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters)
+    cfg.custom_hooks = [dict(type='ProbePathsHook', held_out=cfg.held_out_dataloader,
+                             interval=interval, fixed_op=fixed_op)]
+    if mode == 'fixed':
+        ops = build_space(cfg.model.supernet.get('space', 'cream')).ops
+        if fixed_op not in ops:
+            raise ConfigError(f'fixed_op={fixed_op!r}: expected one of {list(ops)}')
+        one_hot = [float(op == fixed_op) for op in ops]
+        cfg.model.update(sampling='pre_prob', pre_prob=one_hot, warmup_iters=iters)
+    elif mode == 'spos':
+        cfg.model.update(sampling='even', warmup_iters=iters)
+    return cfg
+
+
+def run_learning_curves(cfg, work_dir: str, iters: int, interval: int,
+                        modes=LEARNING_MODES, fixed_op: str = 'k5e6') -> dict:
+    """Run each mode; return ``{mode: probes.json contents}`` (also written
+    to ``work_dir/curves.json``)."""
+    curves = {}
+    for mode in modes:
+        run = learning_curve_cfg(cfg, mode, work_dir, iters, interval, fixed_op)
+        Runner.from_cfg(run).train()
+        with open(os.path.join(run.work_dir, 'probes.json')) as f:
+            curves[mode] = json.load(f)
+    with open(os.path.join(work_dir, 'curves.json'), 'w') as f:
+        json.dump(curves, f, indent=1)
+    return curves
+
+
+def plot_learning_curves(curves: dict, out: str, title: str = '') -> None:
+    """Held-out top-1 of the fixed probe path (solid) and the mean of the
+    random probes (dashed) over iterations, one colour per mode."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for mode, probes in curves.items():
+        iters = [c['iter'] for c in probes['curve']]
+        line, = ax.plot(iters, [c['top1'][0] for c in probes['curve']], marker='o',
+                        label=f'{mode}: {probes["paths"][0]}')
+        ax.plot(iters, [statistics.mean(c['top1'][1:]) for c in probes['curve']], ls='--',
+                color=line.get_color(), label=f'{mode}: mean of {len(probes["paths"]) - 1} '
+                'random paths')
+    ax.set(xlabel='iteration', ylabel='held-out top-1 (%), BN recalibrated', title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
