@@ -259,6 +259,7 @@ def test_learning_curves_follow_probe_paths_in_every_mode(tmp_path):
     cfg = tiny_search_cfg(tmp_path, max_iters=4)
     cfg.held_out_dataloader = cfg.custom_hooks[0].held_out
     curves = run_learning_curves(cfg, str(tmp_path), iters=4, interval=2, fixed_op='k5e2')
+    first = resolve_arch(curves['fixed']['first'])
     assert list(curves) == ['fixed', 'spos', 'cream']
     for mode, probes in curves.items():
         assert probes['paths'][0] == 'k5e2 / k5e2 k5e2 / k5e2 / k5e2 / k5e2 @32'
@@ -272,8 +273,17 @@ def test_learning_curves_follow_probe_paths_in_every_mode(tmp_path):
                'supernet.blocks.1.0.0.conv_pw.weight')  # k3e2
     from cream_det.search.analysis import learning_curve_cfg
     initial = Runner.from_cfg(learning_curve_cfg(cfg, 'fixed', str(tmp_path / 'init'), 4, 2,
-                                                 'k5e2')).model.state_dict()
+                                                 first)).model.state_dict()
     assert not torch.equal(fixed[on], initial[on])
     assert torch.equal(fixed[off], initial[off])
     plot_learning_curves(curves, str(tmp_path / 'curves.png'))
     assert (tmp_path / 'curves.png').stat().st_size > 10_000
+
+
+def test_fixed_sampling_trains_one_arch_alone():
+    model = _search_model(sampling='fixed', fixed_arch=dict(
+        space=TINY_SPACE, resolution=32, stages=[['k5e2'], ['k3e3', 'k3e2'], ['k3e2'], ['k3e2'],
+                                                 ['k5e2']]))
+    assert {str(model.sample_path(i)) for i in range(5)} == {'[[1], [2, 0], [0], [0], [1]]'}
+    with pytest.raises(ValueError, match="give fixed_arch with sampling='fixed', and only then"):
+        _search_model(sampling='fixed')

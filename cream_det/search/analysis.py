@@ -16,8 +16,10 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
+from ..archs import resolve_arch
 from ..errors import ConfigError
-from ..space import build_space
+from ..models import CreamSuperNet
+from ..models.common import inner_args
 from .evaluation import calibration_loader, path_accuracy, random_state_kept
 
 
@@ -38,13 +40,19 @@ def board_versus_uniform(model, calib_loader, eval_loader, num_paths: int = 5,
     return result
 
 
-def probe_paths(supernet, fixed_op: str = 'k5e6', num_random: int = 3, seed: int = 100) -> list:
-    """Paths to follow over a run: every layer with ``fixed_op``, then
-    seeded random paths."""
+def fixed_arch(supernet, fixed_arch=None, fixed_op: str = 'k5e6'):
+    """The arch the curves follow first: ``fixed_arch``, or every layer ``fixed_op``."""
+    if fixed_arch is not None:
+        return resolve_arch(fixed_arch)
     if fixed_op not in supernet.space.ops:
         raise ConfigError(f'fixed_op={fixed_op!r}: expected one of {list(supernet.space.ops)}')
+    return supernet.arch_of([[supernet.space.ops.index(fixed_op)] * d for d in supernet.depths])
+
+
+def probe_paths(supernet, first, num_random: int = 3, seed: int = 100) -> list:
+    """Paths to follow over a run: ``first`` (an arch), then seeded random paths."""
     generator = torch.Generator().manual_seed(seed)
-    return ([[[supernet.space.ops.index(fixed_op)] * d for d in supernet.depths]]
+    return ([supernet.path_of(resolve_arch(first))]
             + [supernet.sample_path(generator) for _ in range(num_random)])
 
 
@@ -57,10 +65,10 @@ class ProbePathsHook(Hook):
     without the hook."""
     priority = 'LOW'
 
-    def __init__(self, held_out: dict, interval: int = 100, calib_batches: int = 10,
-                 fixed_op: str = 'k5e6', num_random: int = 3):
-        self.held_out, self.interval = held_out, interval
-        self.calib_batches, self.fixed_op, self.num_random = calib_batches, fixed_op, num_random
+    def __init__(self, held_out: dict, first, interval: int = 100, calib_batches: int = 10,
+                 num_random: int = 3):
+        self.held_out, self.first, self.interval = held_out, first, interval
+        self.calib_batches, self.num_random = calib_batches, num_random
         self.curve = []
 
     def before_train(self, runner) -> None:
@@ -72,24 +80,24 @@ class ProbePathsHook(Hook):
         if (runner.iter + 1) % self.interval or not is_main_process():
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        paths = probe_paths(model.supernet, self.fixed_op, self.num_random)
+        paths = probe_paths(model.supernet, self.first, self.num_random)
         with random_state_kept():
             top1 = [path_accuracy(model, p, *self.loaders, self.calib_batches) for p in paths]
         self.curve.append(dict(iter=runner.iter + 1, top1=top1))
         with open(os.path.join(runner.work_dir, 'probes.json'), 'w') as f:
-            json.dump(dict(paths=[str(model.supernet.arch_of(p)) for p in paths],
+            json.dump(dict(first=resolve_arch(self.first).to_dict(),
+                           paths=[str(model.supernet.arch_of(p)) for p in paths],
                            curve=self.curve), f, indent=1)
 
 
 LEARNING_MODES = ('fixed', 'spos', 'cream')
 
 
-def learning_curve_cfg(cfg, mode: str, work_dir: str, iters: int, interval: int,
-                       fixed_op: str = 'k5e6'):
+def learning_curve_cfg(cfg, mode: str, work_dir: str, iters: int, interval: int, first):
     """A search config turned into one run of the learning-curve experiment,
     the same data, schedule, seeds and iterations for every mode:
-    'fixed' trains the all-``fixed_op`` path alone, 'spos' uniform paths
-    with no teacher (the board never opens), 'cream' the search as configured."""
+    'fixed' trains the arch ``first`` alone, 'spos' uniform paths with no
+    teacher (the board never opens), 'cream' the search as configured."""
     if mode not in LEARNING_MODES:
         raise ConfigError(f'mode={mode!r}: expected one of {LEARNING_MODES}')
     cfg = copy.deepcopy(cfg)
@@ -98,26 +106,26 @@ def learning_curve_cfg(cfg, mode: str, work_dir: str, iters: int, interval: int,
     for scheduler in cfg.param_scheduler:
         scheduler.end = iters
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters)
+    first = first.to_dict()
     cfg.custom_hooks = [dict(type='ProbePathsHook', held_out=cfg.held_out_dataloader,
-                             interval=interval, fixed_op=fixed_op)]
+                             first=first, interval=interval)]
     if mode == 'fixed':
-        ops = build_space(cfg.model.supernet.get('space', 'cream')).ops
-        if fixed_op not in ops:
-            raise ConfigError(f'fixed_op={fixed_op!r}: expected one of {list(ops)}')
-        one_hot = [float(op == fixed_op) for op in ops]
-        cfg.model.update(sampling='pre_prob', pre_prob=one_hot, warmup_iters=iters)
+        cfg.model.update(sampling='fixed', fixed_arch=first, warmup_iters=iters)
     elif mode == 'spos':
         cfg.model.update(sampling='even', warmup_iters=iters)
     return cfg
 
 
 def run_learning_curves(cfg, work_dir: str, iters: int, interval: int,
-                        modes=LEARNING_MODES, fixed_op: str = 'k5e6') -> dict:
+                        modes=LEARNING_MODES, first=None, fixed_op: str = 'k5e6') -> dict:
     """Run each mode; return ``{mode: probes.json contents}`` (also written
-    to ``work_dir/curves.json``)."""
+    to ``work_dir/curves.json``). The first probe, and the path of 'fixed',
+    is ``first`` (an arch) or every layer ``fixed_op``."""
+    supernet = CreamSuperNet(**inner_args(cfg.model.supernet, 'CreamSuperNet', 'the search'))
+    first = fixed_arch(supernet, first, fixed_op)
     curves = {}
     for mode in modes:
-        run = learning_curve_cfg(cfg, mode, work_dir, iters, interval, fixed_op)
+        run = learning_curve_cfg(cfg, mode, work_dir, iters, interval, first)
         Runner.from_cfg(run).train()
         with open(os.path.join(run.work_dir, 'probes.json')) as f:
             curves[mode] = json.load(f)

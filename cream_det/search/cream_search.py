@@ -19,6 +19,7 @@ from mmengine.registry import MODEL_WRAPPERS, MODELS
 from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..archs import resolve_arch
 from ..cost import CostTable
 from ..errors import ConfigError
 from ..models import CreamSuperNet
@@ -27,7 +28,7 @@ from .board import PrioritizedBoard
 
 # The official sampling probabilities of k3e4 k3e6 k5e4 k5e6 k7e4 k7e6.
 OFFICIAL_PRE_PROB = (0.05, 0.2, 0.05, 0.5, 0.05, 0.15)
-SAMPLING_MODES = ('pre_prob', 'even', 'teacher')
+SAMPLING_MODES = ('pre_prob', 'even', 'teacher', 'fixed')
 PICK_METHODS = ('meta', 'top1')
 
 
@@ -79,7 +80,9 @@ class CreamSearch(BaseModel):
         supernet: :class:`CreamSuperNet` arguments (space, budget or depths,
             num_classes).
         sampling: op probabilities of sampled paths: 'pre_prob' (``pre_prob``),
-            'even', or 'teacher' (op frequencies on the board).
+            'even', or 'teacher' (op frequencies on the board); or 'fixed':
+            ``fixed_arch`` alone, trained as a stand-alone network would be
+            in the same machinery (the baseline of the learning curves).
         pick_method: 'meta' (the meta-matching network's best-scored entry)
             or 'top1' (the board's best entry, matching weight 0.5).
         warmup_iters: the first iterations train with CE only and leave the
@@ -96,6 +99,7 @@ class CreamSearch(BaseModel):
                  supernet: dict,
                  sampling: str = 'pre_prob',
                  pre_prob: Sequence[float] = OFFICIAL_PRE_PROB,
+                 fixed_arch=None,
                  pick_method: str = 'meta',
                  warmup_iters: int = 21 * 1251,
                  pool_size: int = 10,
@@ -118,6 +122,10 @@ class CreamSearch(BaseModel):
             raise ConfigError(f'pre_prob={tuple(pre_prob)}: expected {self.num_ops} '
                               'probabilities summing to 1')
         self.sampling, self.pick_method = sampling, pick_method
+        if (sampling == 'fixed') != (fixed_arch is not None):
+            raise ConfigError("give fixed_arch with sampling='fixed', and only then")
+        self.fixed_path = None if fixed_arch is None \
+            else self.supernet.path_of(resolve_arch(fixed_arch))
         self.register_buffer('pre_prob', torch.tensor(pre_prob, dtype=torch.float64),
                              persistent=False)
         self.warmup_iters, self.update_iter = warmup_iters, update_iter
@@ -149,6 +157,8 @@ class CreamSearch(BaseModel):
         DEVIATION: the official search draws one op per *template entry*, so
         in the supernets whose third stage has five layers the fifth is built
         but never run; here every built layer is searched."""
+        if self.fixed_path is not None:
+            return self.fixed_path
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
         return self.supernet.sample_path(generator, self.op_probabilities())
 

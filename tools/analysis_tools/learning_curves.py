@@ -19,14 +19,16 @@ if __name__ == '__main__':
     parser.add_argument('--iters', type=int, default=1000)
     parser.add_argument('--interval', type=int, default=100)
     parser.add_argument('--modes', nargs='+', choices=LEARNING_MODES, default=list(LEARNING_MODES))
-    parser.add_argument('--fixed-op', default='k5e6', help='the op of the fixed path')
+    parser.add_argument('--fixed-arch', help="the arch trained alone ('fixed') and probed "
+                        'first: a name or an arch file (default: every layer --fixed-op)')
+    parser.add_argument('--fixed-op', default='k5e6', help='the op of the default fixed path')
     parser.add_argument('--out', required=True, help='the PNG to write')
     add_cfg_options(parser)
     args = parser.parse_args()
     with user_errors():
         cfg = load_config(args.config, args.cfg_options)
         curves = run_learning_curves(cfg, args.work_dir, args.iters, args.interval, args.modes,
-                                     args.fixed_op)
+                                     args.fixed_arch, args.fixed_op)
     plot_learning_curves(curves, args.out, title=args.config.split('/')[-1])
     for mode, probes in curves.items():
         last = probes['curve'][-1]
