@@ -120,7 +120,8 @@ def check_fits(model: nn.Module, state: dict, source: str) -> None:
     """Raise one readable error listing the first mismatches, if any."""
     problems = fit_problems(model.state_dict(), state)
     if problems:
-        arch = getattr(model, 'arch', None) or getattr(getattr(model, 'backbone', None), 'arch', None)
+        arch = getattr(model, 'arch', None) \
+            or getattr(getattr(model, 'backbone', None), 'arch', None)
         name = str(arch) if arch is not None else type(model).__name__
         raise CheckpointError(f'checkpoint {source} does not fit the model ({name}): '
                               + '; '.join(problems))

@@ -268,7 +268,6 @@ def test_learning_curves_follow_probe_paths_in_every_mode(tmp_path):
                    for c in probes['curve'])
     # The fixed run trained its path alone: an op off it kept its initial weights.
     fixed = torch.load(tmp_path / 'fixed' / 'iter_4.pth', weights_only=False)['state_dict']
-    spos = torch.load(tmp_path / 'spos' / 'iter_4.pth', weights_only=False)['state_dict']
     on, off = ('supernet.blocks.1.0.1.conv_pw.weight',  # k5e2, the fixed path's op
                'supernet.blocks.1.0.0.conv_pw.weight')  # k3e2
     from cream_det.search.analysis import learning_curve_cfg
