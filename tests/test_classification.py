@@ -335,3 +335,20 @@ def test_inference_api_names_imagenet_classes_for_official_files(tmp_path):
     assert model.classes[1] == 'goldfish, Carassius auratus'
     top = inference_classifier(model, skimage_data.chelsea(), topk=5)
     assert len(top) == 5 and all(t['name'] == model.classes[t['label']] for t in top)
+
+
+def test_small_image_preset_and_a_warning_for_imagenet_crops_of_small_images(image_folder):
+    from cream_det.datasets import ImageFolderData
+    with pytest.warns(UserWarning, match='crops of images this small are often unreadable'):
+        ImageFolderData(str(image_folder), 'train', resolution=32)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        small = ImageFolderData(str(image_folder), 'train', resolution=32, preset='small')
+        val = ImageFolderData(str(image_folder), 'val', resolution=32, preset='small')
+    steps = repr(small.transform)
+    assert 'scale=(0.6, 1.0)' in steps
+    assert 'HorizontalFlip' not in steps and 'ColorJitter' not in steps
+    assert 'size=32' in repr(val.transform) and small[0]['inputs'].shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="preset='tiny': expected one of"):
+        ImageFolderData(str(image_folder), 'train', preset='tiny')

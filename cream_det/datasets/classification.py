@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -112,24 +113,44 @@ def _pad_to_rgb(img: torch.Tensor, pad: int) -> torch.Tensor:
     return img.expand(3, -1, -1).contiguous()
 
 
+# Presets of timm's create_transform arguments. 'imagenet' is timm's default
+# recipe, the official one: random-resized crops at scale 0.08-1, flips,
+# colour jitter 0.4, evaluation on the centre 87.5 %. 'small' is for small
+# images (digits, icons, 32-64 px), where such crops are unreadable and flips
+# can change the class: crops at scale 0.6-1, no flip, no jitter, the whole
+# image in evaluation.
+PRESETS = dict(imagenet=dict(crop_pct=0.875),
+               small=dict(crop_pct=1.0, scale=(0.6, 1.0), hflip=0., color_jitter=None))
+_TRAIN_ONLY = ('scale', 'hflip', 'color_jitter')
+
+
+def _preset_options(preset: str, timm_options: dict) -> dict:
+    if preset not in PRESETS:
+        raise ConfigError(f'preset={preset!r}: expected one of {tuple(PRESETS)}')
+    return {**PRESETS[preset], **timm_options}  # what the config gives wins
+
+
 @DATASETS.register_module()
 class ImageFolderData(Dataset):
     """The ImageNet folder layout: ``root/<split>/<class name>/<image>``.
 
-    Images go through timm's ImageNet transforms (``timm.data.create_transform``),
-    the ones the official code used: for training, a random-resized crop, flip,
-    colour jitter and the options given (``auto_augment='rand-m9-mstd0.5'``,
-    ``re_prob=0.2``, ``interpolation='random'``...); for evaluation, a resize
-    to ``resolution / crop_pct`` and the centre crop.
+    Images go through timm's transforms (``timm.data.create_transform``) with
+    the ``preset``'s arguments (see ``PRESETS``: 'imagenet', the official
+    recipe, or 'small') and the options given (``auto_augment='rand-m9-mstd0.5'``,
+    ``re_prob=0.2``, ``interpolation='random'``...): for training, a
+    random-resized crop and the augmentation; for evaluation, a resize to
+    ``resolution / crop_pct`` and the centre crop.
 
     Args:
         train: training transforms; by default for the 'train' split.
+        preset: 'imagenet' or 'small'.
         **timm_options: more ``create_transform`` arguments.
     """
 
     def __init__(self, root: str, split: str = 'train', resolution: int = 224,
-                 train: bool = None, crop_pct: float = 0.875, **timm_options):
+                 train: bool = None, preset: str = 'imagenet', **timm_options):
         check_resolution(resolution)
+        options = _preset_options(preset, timm_options)
         folder = os.path.join(root, split)
         if not os.path.isdir(folder):
             raise MissingFileError(f'dataset folder {folder} does not exist: expected '
@@ -140,8 +161,13 @@ class ImageFolderData(Dataset):
             raise MissingFileError(f'dataset folder {folder} has no class folders: expected '
                                    f'{folder}/<class>/<images>')
         train = split == 'train' if train is None else train
-        self.transform = create_transform(resolution, is_training=train, crop_pct=crop_pct,
-                                          **timm_options)
+        if train and resolution < 64 and 'scale' not in options:
+            warnings.warn(f'ImageFolderData at resolution {resolution} with the ImageNet crop '
+                          'scale 0.08-1: crops of images this small are often unreadable; '
+                          "preset='small' (or scale=(0.6, 1.0)) may suit them better")
+        if not train:
+            options = {k: v for k, v in options.items() if k not in _TRAIN_ONLY}
+        self.transform = create_transform(resolution, is_training=train, **options)
         try:
             self.folder = ImageFolder(folder, transform=self.transform)
         except FileNotFoundError as err:
@@ -157,11 +183,10 @@ class ImageFolderData(Dataset):
         return dict(inputs=img, data_samples=label)
 
     @staticmethod
-    def image_transform(resolution: int = 224, crop_pct: float = 0.875, **timm_options):
+    def image_transform(resolution: int = 224, preset: str = 'imagenet', **timm_options):
         """The evaluation transform, without the dataset's files."""
         check_resolution(resolution)
-        evaluation = {k: v for k, v in timm_options.items()
-                      if k in ('interpolation', 'mean', 'std')}
-        transform = create_transform(resolution, is_training=False, crop_pct=crop_pct,
-                                     **evaluation)
+        evaluation = {k: v for k, v in _preset_options(preset, timm_options).items()
+                      if k in ('interpolation', 'mean', 'std', 'crop_pct')}
+        transform = create_transform(resolution, is_training=False, **evaluation)
         return lambda image: transform(image.convert('RGB'))
