@@ -286,3 +286,21 @@ def test_fixed_sampling_trains_one_arch_alone():
     assert {str(model.sample_path(i)) for i in range(5)} == {'[[1], [2, 0], [0], [0], [1]]'}
     with pytest.raises(ValueError, match="give fixed_arch with sampling='fixed', and only then"):
         _search_model(sampling='fixed')
+
+
+def test_meta_update_needs_two_slices_and_a_meta_network():
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+    def logs(model, batch):
+        wrappers = OptimWrapperDict(
+            supernet=OptimWrapper(torch.optim.SGD(model.supernet.parameters(), lr=0.1)),
+            meta=OptimWrapper(torch.optim.SGD(model.meta.parameters(), lr=0.1)))
+        data = dict(inputs=torch.randn(batch, 3, 32, 32), data_samples=[i % 10 for i in range(batch)])
+        return [model.train_step(data, wrappers) for _ in range(4)]
+    torch.manual_seed(0)
+    full = logs(_search_model(update_iter=2).train(), 8)
+    assert 'meta_loss' in full[2]
+    small = logs(_search_model(update_iter=2).train(), 3)  # below 2 x slice_size (2)
+    assert all('meta_loss' not in log and torch.isfinite(log['loss']) for log in small)
+    top1 = logs(_search_model(update_iter=2, pick_method='top1').train(), 8)
+    assert all('meta_loss' not in log for log in top1) and 'kd_loss' in top1[2]

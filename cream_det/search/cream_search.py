@@ -172,8 +172,10 @@ class CreamSearch(BaseModel):
         flops = self.cost.flops(path)
         after_warmup = iteration >= self.warmup_iters
         log = {}
+        # The look-ahead needs two slices of the batch, and a network to train.
         if after_warmup and len(self.board) and iteration > 0 \
-                and iteration % self.update_iter == 0:
+                and iteration % self.update_iter == 0 and self.pick_method == 'meta' \
+                and len(inputs) >= 2 * self.slice_size:
             log['meta_loss'] = self.meta_update(inputs, labels, path, optim_wrapper)
 
         # The teacher's forwards come first: they need no gradient, and run
