@@ -57,8 +57,11 @@ class EntangledCandidates(nn.Module):
         if not isinstance(self.block, InvertedResidual):
             raise ConfigError(f'entangled weights are for inverted residual blocks, got '
                               f'{type(self.block).__name__}')
-        # What each op's own block would hold: the shapes its slices take.
-        self._shapes = [{k: t.shape for k, t in b.state_dict().items()} for b in blocks]
+        # Where each op's tensors lie in the largest block's: worked out once,
+        # from the shapes its own block would have, not on every forward.
+        full = self.block.state_dict()
+        self._index = [{name: _slices(name, full[name].shape, tensor.shape)
+                        for name, tensor in b.state_dict().items()} for b in blocks]
         self._params = [sum(p.numel() for p in b.parameters()) for b in blocks]
 
     def forward(self, x: torch.Tensor, op: int) -> torch.Tensor:
@@ -88,14 +91,9 @@ class EntangledCandidates(nn.Module):
 
     def op_state(self, op: int, keep_vars: bool = False) -> dict:
         """Op's slices of the shared tensors, under its own block's key names."""
-        state = {}
-        for name, tensor in self.block.state_dict(keep_vars=keep_vars).items():
-            shape = self._shapes[op][name]
-            index = tuple(_centre(full, size) if name.endswith('conv_dw.weight') and dim >= 2
-                          else slice(0, size)
-                          for dim, (full, size) in enumerate(zip(tensor.shape, shape)))
-            state[name] = tensor[index] if index else tensor
-        return state
+        index = self._index[op]
+        return {name: tensor[index[name]] if index[name] else tensor
+                for name, tensor in self.block.state_dict(keep_vars=keep_vars).items()}
 
     def op_params(self, op: int) -> int:
         return self._params[op]
@@ -114,9 +112,11 @@ def _bn_act(bn: nn.Module, x: torch.Tensor, w: dict, prefix: str) -> torch.Tenso
     return bn.act(bn.drop(x))
 
 
-def _centre(full: int, size: int) -> slice:
-    start = (full - size) // 2
-    return slice(start, start + size)
+def _slices(name: str, full: tuple, shape: tuple) -> tuple:
+    """The first ``shape`` entries of a ``full`` tensor; a depthwise kernel's centre."""
+    return tuple(slice((f - n) // 2, (f - n) // 2 + n)
+                 if name.endswith('conv_dw.weight') and dim >= 2 else slice(0, n)
+                 for dim, (f, n) in enumerate(zip(full, shape)))
 
 
 CANDIDATES = dict(independent=IndependentCandidates, entangled=EntangledCandidates)
