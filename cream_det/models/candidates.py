@@ -20,6 +20,7 @@ from timm.models._efficientnet_blocks import InvertedResidual
 
 from ..errors import ConfigError
 from ..space import parse_op
+from .batch_norm import bn_act
 
 
 class IndependentCandidates(nn.ModuleList):
@@ -100,16 +101,10 @@ class EntangledCandidates(nn.Module):
 
 
 def _bn_act(bn: nn.Module, x: torch.Tensor, w: dict, prefix: str) -> torch.Tensor:
-    """timm's BatchNormAct2d on sliced tensors, running statistics updated in
-    place (the slices are views) with torch's momentum rules."""
-    momentum = 0. if bn.momentum is None else bn.momentum
-    if bn.training and bn.track_running_stats:
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:  # a cumulative average
-            momentum = 1. / float(bn.num_batches_tracked)
-    x = F.batch_norm(x, w[prefix + 'running_mean'], w[prefix + 'running_var'],
-                     w[prefix + 'weight'], w[prefix + 'bias'], bn.training, momentum, bn.eps)
-    return bn.act(bn.drop(x))
+    """timm's BatchNormAct2d on sliced tensors; the running statistics are
+    views, updated in place."""
+    return bn_act(bn, x, w[prefix + 'weight'], w[prefix + 'bias'], w[prefix + 'running_mean'],
+                  w[prefix + 'running_var'])
 
 
 def _slices(name: str, full: tuple, shape: tuple) -> tuple:
