@@ -99,6 +99,12 @@ class CostTable:
     def params(self, path: Sequence[Sequence[int]]) -> int:
         return self._total(self.fixed_params, self.layer_params, path)
 
+    def flops_range(self) -> tuple[int, int]:
+        """FLOPs of the cheapest and the dearest path."""
+        layers = [layer for stage in self.layer_flops for layer in stage]
+        return (self.fixed_flops + sum(map(min, layers)),
+                self.fixed_flops + sum(map(max, layers)))
+
     @staticmethod
     def _total(fixed: int, table: list, path: Sequence[Sequence[int]]) -> int:
         total = fixed

@@ -26,10 +26,11 @@ from .evaluation import calibration_loader, path_accuracy, random_state_kept
 def board_versus_uniform(model, calib_loader, eval_loader, num_paths: int = 5,
                          calib_batches: int = 10, seed: int = 12345) -> dict:
     """Held-out top-1 (%) of up to ``num_paths`` board paths (best first) and
-    of ``num_paths`` uniformly sampled ones (from ``seed``), with summaries."""
+    of ``num_paths`` uniformly sampled ones (from ``seed``, within the
+    search's constraint), with summaries."""
     generator = torch.Generator().manual_seed(seed)
     paths = dict(board=[model.board.path(i) for i in range(min(num_paths, len(model.board)))],
-                 uniform=[model.supernet.sample_path(generator) for _ in range(num_paths)])
+                 uniform=[model.draw_path(generator) for _ in range(num_paths)])
     result = {}
     for kind, kind_paths in paths.items():
         accs = [path_accuracy(model, p, calib_loader, eval_loader, calib_batches)
@@ -97,10 +98,12 @@ def learning_curve_cfg(cfg, mode: str, work_dir: str, iters: int, interval: int,
     """A search config turned into one run of the learning-curve experiment,
     the same data, schedule, seeds and iterations for every mode:
     'fixed' trains the arch ``first`` alone, 'spos' uniform paths with no
-    teacher (the board never opens), 'cream' the search as configured."""
+    teacher (the board never opens), 'cream' the search as configured, but
+    for its constraint: the curves follow the whole space's learning."""
     if mode not in LEARNING_MODES:
         raise ConfigError(f'mode={mode!r}: expected one of {LEARNING_MODES}')
     cfg = copy.deepcopy(cfg)
+    cfg.model.constraint = None
     cfg.work_dir = os.path.join(work_dir, mode)
     cfg.train_cfg.max_iters = iters
     for scheduler in cfg.param_scheduler:

@@ -25,19 +25,24 @@ def choose_arch(model, rule: str = 'official', calib_loader=None, eval_loader=No
     'official' takes the top of the board by training prec@1; with loaders,
     every board path within the FLOPs budget is also scored on held-out
     images (BatchNorm recalibrated), and 'held_out' takes the best of them.
+    Under a ``constraint`` both consider only the entries it admits (all of
+    them, unless the board was filled under another one).
     """
-    board, supernet = model.board, model.supernet
+    board = model.board
     entries = board.entries()
     if not entries:
         raise RuntimeError('the search ended with an empty board: train past the '
                            f'warm-up ({model.warmup_iters} iterations) to fill it')
+    admitted = [i for i in range(len(entries)) if model.admits(board.path(i))]
     official = chosen = 0
+    if model.constraint is not None:
+        if not admitted:
+            raise RuntimeError(f'no board entry lies within the constraint {model.constraint}')
+        official = chosen = admitted[0]
     best = None
     if eval_loader is not None:
-        budget = supernet.budget or (0, float('inf'))
-        for i, entry in enumerate(entries):
-            if not budget[0] <= entry['flops'] / 1e6 <= budget[1]:
-                continue
+        for i in admitted:
+            entry = entries[i]
             entry['held_out_top1'] = path_accuracy(model, board.path(i), calib_loader,
                                                    eval_loader, calib_batches)
             if best is None or entry['held_out_top1'] > entries[best]['held_out_top1']:
@@ -45,13 +50,16 @@ def choose_arch(model, rule: str = 'official', calib_loader=None, eval_loader=No
         if rule == 'held_out' and best is not None:
             chosen = best
         if logger is not None:
-            logger.info(f'held-out choice: board entry {best}, official choice: entry 0')
+            logger.info(f'held-out choice: board entry {best}, official choice: entry '
+                        f'{official}')
     arch = board.arch(chosen)
     arch.meta.update(
         flops=entries[chosen]['flops'], params=entries[chosen]['params'],
         rule=rule, board_entry=chosen, board_prec1=entries[chosen]['prec1'],
         official_choice=entries[official]['arch'],
         held_out_choice=entries[best]['arch'] if best is not None else None)
+    if model.constraint is not None:
+        arch.meta['constraint'] = str(model.constraint)
     return arch, entries
 
 
