@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
+from mmengine.device import get_device
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
@@ -92,6 +93,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
             raise ConfigError('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
     if args.amp and 'optim_wrapper' in cfg:
+        if get_device() == 'cpu':
+            raise ConfigError("--amp: mmengine's AmpOptimWrapper trains on a GPU (CUDA, NPU, "
+                              'MLU or MUSA) only, and this machine has none; train without '
+                              '--amp')
         _use_amp(cfg.optim_wrapper)
     if args.amp:
         cfg.setdefault('test_cfg', {})['fp16'] = True

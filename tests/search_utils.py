@@ -21,7 +21,9 @@ def tiny_search_cfg(work_dir, max_iters=12, **model):
     cfg.work_dir = str(work_dir)
     cfg.model.supernet = dict(space=copy.deepcopy(TINY_SPACE), depths=[1, 2, 1, 1, 1],
                               resolution=32, num_classes=10)
-    cfg.model.update(dict(sampling='even', pool_size=4, warmup_iters=4, update_iter=3), **model)
+    # The tiny space's paths span 0.239-0.307 MFLOPs; half of them lie within.
+    cfg.model.update(dict(sampling='even', pool_size=4, warmup_iters=4, update_iter=3,
+                          constraint=dict(flops=(0.25, 0.275))), **model)
     cfg.train_dataloader.batch_size = 16
     cfg.train_dataloader.num_workers = 0
     cfg.train_dataloader.persistent_workers = False

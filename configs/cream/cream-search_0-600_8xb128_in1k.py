@@ -8,8 +8,14 @@ iters_per_epoch = 1281167 // 1024  # 1251 at 8 x 128
 model = dict(
     type='CreamSearch',
     supernet=dict(space='cream', budget=(0, 600), num_classes=1000),
-    sampling='pre_prob',
+    # Uniform ops, as the released code samples whatever its train.yaml says
+    # (its probabilities land in np.random.choice's `replace`): the search
+    # that produced the published archs. 'pre_prob' applies the paper's.
+    sampling='released',
     pick_method='meta',
+    # The student's lr in the look-ahead, as the paper's step; the released
+    # code takes the meta network's (1e-4 of it): lookahead_lr='meta'.
+    lookahead_lr='student',
     warmup_iters=21 * iters_per_epoch,  # official META_STA_EPOCH 20: epochs 0-20
     pool_size=10,
     acc_gap=5.,
@@ -31,7 +37,9 @@ train_dataloader = dict(
 max_epochs = 120
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # SGD with Nesterov, lr 1.0 at 8 x 128 images, no weight decay on biases and
-# BatchNorm, linear decay to 0; the meta-matching network at lr 1e-4.
+# BatchNorm, linear decay to 0; the meta-matching network at lr 1e-4, its
+# steps clipped at a norm of 1 (the official student steps are not clipped,
+# but for the one in the meta update: README, "Where it deliberately differs").
 optim_wrapper = dict(
     constructor='SubmoduleOptimWrapperConstructor',
     supernet=dict(
@@ -39,7 +47,8 @@ optim_wrapper = dict(
         optimizer=dict(type='SGD', lr=1.0, momentum=0.9, nesterov=True, weight_decay=1e-4),
         paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.)),
     meta=dict(type='OptimWrapper',
-              optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, nesterov=True)))
+              optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, nesterov=True),
+              clip_grad=dict(max_norm=1.)))
 param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True,
                         begin=0, end=max_epochs, convert_to_iter_based=True)]
 

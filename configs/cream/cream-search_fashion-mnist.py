@@ -5,11 +5,14 @@
 # candidates share entangled weights: with a block per op, none of whose five
 # searchable layers has a skip connection at one layer per stage, the supernet
 # stays near chance in this budget (README, "Why the supernet did not learn").
+# Its FLOPs range binds: paths span 2.19-3.50 MFLOPs, and within 2.4-2.8 the
+# search must trade ops against each other instead of taking the dearest.
 _base_ = './cream-search_0-600_8xb128_in1k.py'
 
 model = dict(
     supernet=dict(_delete_=True, space='cream', depths=[1, 1, 1, 1, 1], resolution=32,
                   num_classes=10, weight_sharing='entangled'),
+    constraint=dict(flops=(2.4, 2.8)),
     warmup_iters=300,
     update_iter=50,
     data_preprocessor=dict(mean=[72.9] * 3, std=[90.0] * 3))

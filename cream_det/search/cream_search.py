@@ -7,7 +7,6 @@ code (microsoft/Cream, ``lib/core/train.py``, ``PrioritizedBoard``,
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Optional, Sequence
 
 import torch
@@ -23,36 +22,22 @@ from ..archs import resolve_arch
 from ..cost import CostTable
 from ..errors import ConfigError
 from ..models import CreamSuperNet
+from ..models.batch_norm import bn_stats_frozen, ghost_batches
 from ..models.common import inner_args
 from .board import PrioritizedBoard
+from .constraint import Constraint
 
-# The official sampling probabilities of k3e4 k3e6 k5e4 k5e6 k7e4 k7e6.
+# The sampling probabilities of k3e4 k3e6 k5e4 k5e6 k7e4 k7e6 in the paper
+# and the official train.yaml (the released code does not apply them).
 OFFICIAL_PRE_PROB = (0.05, 0.2, 0.05, 0.5, 0.05, 0.15)
-SAMPLING_MODES = ('pre_prob', 'even', 'teacher', 'fixed')
+SAMPLING_MODES = ('released', 'pre_prob', 'even', 'teacher', 'fixed')
 PICK_METHODS = ('meta', 'top1')
+# The wrapper whose learning rate the look-ahead takes, per option.
+LOOKAHEAD_LRS = dict(student='supernet', meta='meta')
 
 
 def soft_cross_entropy(logits: torch.Tensor, soft_targets: torch.Tensor) -> torch.Tensor:
     return -(soft_targets * F.log_softmax(logits, dim=1)).sum(1).mean()
-
-
-@contextmanager
-def bn_stats_frozen(bns: list):
-    """Forward with batch statistics, as in training, without moving the
-    running statistics of ``bns`` (momentum 0, counter restored).
-
-    DEVIATION: the official board and teacher forwards run in train mode and
-    update the running statistics with teacher and board batches.
-    """
-    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in bns]
-    for m in bns:
-        m.momentum = 0.
-    try:
-        yield
-    finally:
-        for m, (momentum, tracked) in zip(bns, saved):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
 
 
 class MetaMatchingNetwork(nn.Module):
@@ -79,12 +64,27 @@ class CreamSearch(BaseModel):
     Args:
         supernet: :class:`CreamSuperNet` arguments (space, budget or depths,
             num_classes).
-        sampling: op probabilities of sampled paths: 'pre_prob' (``pre_prob``),
-            'even', or 'teacher' (op frequencies on the board); or 'fixed':
+        sampling: op probabilities of sampled paths. 'released': uniform,
+            what the released code does when its config says 'pre_prob'
+            (``np.random.choice(n, size, prob)`` puts the probabilities in
+            the ``replace`` position); 'pre_prob': ``pre_prob``, as the paper
+            and ``train.yaml`` describe; 'even': uniform (the official
+            'even'); 'teacher': op frequencies on the board; 'fixed':
             ``fixed_arch`` alone, trained as a stand-alone network would be
             in the same machinery (the baseline of the learning curves).
+        constraint: ``dict(flops=(low, high))`` in MFLOPs: every path drawn,
+            hence every board entry and the choice, lies within it (paths
+            outside are redrawn). None: the official behaviour, where the
+            supernet's budget only sizes it.
         pick_method: 'meta' (the meta-matching network's best-scored entry)
             or 'top1' (the board's best entry, matching weight 0.5).
+        lookahead_lr: the learning rate of the meta update's simulated step:
+            'student' (the student's, the step the paper's look-ahead
+            simulates) or 'meta' (the meta network's, as the released code's
+            ``optimizer.param_groups[-1]['lr']``). DEVIATION: the default is
+            'student'; the released code's lr is 1e-4 of the student's, which
+            makes the hypergradient about 10^4 times smaller than the
+            look-ahead it stands for.
         warmup_iters: the first iterations train with CE only and leave the
             board alone (official: ``META_STA_EPOCH`` 20, i.e. epochs 0-20,
             of 120).
@@ -97,10 +97,12 @@ class CreamSearch(BaseModel):
 
     def __init__(self,
                  supernet: dict,
-                 sampling: str = 'pre_prob',
+                 sampling: str = 'released',
                  pre_prob: Sequence[float] = OFFICIAL_PRE_PROB,
                  fixed_arch=None,
+                 constraint: Optional[dict] = None,
                  pick_method: str = 'meta',
+                 lookahead_lr: str = 'student',
                  warmup_iters: int = 21 * 1251,
                  pool_size: int = 10,
                  acc_gap: float = 5.,
@@ -115,13 +117,20 @@ class CreamSearch(BaseModel):
             raise ConfigError(f'sampling={sampling!r}: expected one of {SAMPLING_MODES}')
         if pick_method not in PICK_METHODS:
             raise ConfigError(f'pick_method={pick_method!r}: expected one of {PICK_METHODS}')
+        if slice_size < 2:
+            raise ConfigError(f'slice_size={slice_size}: each board entry is normalised as a '
+                              'batch of its own, as in the official forward per entry, which '
+                              'needs at least 2 images')
+        if lookahead_lr not in LOOKAHEAD_LRS:
+            raise ConfigError(f'lookahead_lr={lookahead_lr!r}: expected one of '
+                              f'{tuple(LOOKAHEAD_LRS)}')
         self.supernet = CreamSuperNet(**inner_args(supernet, 'CreamSuperNet', 'CreamSearch'))
         self.num_ops = len(self.supernet.space.ops)
         if sampling == 'pre_prob' and (len(pre_prob) != self.num_ops
                                        or abs(sum(pre_prob) - 1) > 1e-6 or min(pre_prob) < 0):
             raise ConfigError(f'pre_prob={tuple(pre_prob)}: expected {self.num_ops} '
                               'probabilities summing to 1')
-        self.sampling, self.pick_method = sampling, pick_method
+        self.sampling, self.pick_method, self.lookahead_lr = sampling, pick_method, lookahead_lr
         if (sampling == 'fixed') != (fixed_arch is not None):
             raise ConfigError("give fixed_arch with sampling='fixed', and only then")
         self.fixed_path = None if fixed_arch is None \
@@ -135,6 +144,12 @@ class CreamSearch(BaseModel):
         self.board = PrioritizedBoard(pool_size, net.space, net.depths, net.resolution,
                                       slice_size, net.num_classes, acc_gap)
         self.meta = MetaMatchingNetwork(net.num_classes, slice_size)
+        self.constraint = Constraint.build(constraint, self.cost)
+        if self.constraint is not None:
+            if self.fixed_path is not None and not self.constraint.admits(self.fixed_path):
+                raise ConfigError(f'fixed_arch ({self.cost.flops(self.fixed_path) / 1e6:.2f} '
+                                  f'MFLOPs) lies outside the constraint {self.constraint}')
+            self.constraint.check_reachable(self._sampler(self.op_probabilities()))
         self.register_buffer('iteration', torch.zeros((), dtype=torch.long))
         # Listed once: walking the supernet's modules on every forward would
         # cost a few thousand visits a step.
@@ -147,7 +162,7 @@ class CreamSearch(BaseModel):
             return self.pre_prob
         if self.sampling == 'teacher' and len(self.board):
             return self.board.op_frequencies()
-        return None  # even
+        return None  # uniform
 
     def sample_path(self, iteration: int) -> list[list[int]]:
         """The path of an iteration: drawn from (seed, iteration) alone, so
@@ -160,7 +175,26 @@ class CreamSearch(BaseModel):
         if self.fixed_path is not None:
             return self.fixed_path
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
-        return self.supernet.sample_path(generator, self.op_probabilities())
+        return self.draw_path(generator, self.op_probabilities(), f'iteration {iteration}')
+
+    def draw_path(self, generator: torch.Generator, probabilities=None,
+                  what: str = 'a path') -> list[list[int]]:
+        """A path drawn with ``probabilities`` (uniform if None), redrawn
+        until the constraint admits it."""
+        sample = self._sampler(probabilities)
+        if self.constraint is None:
+            return sample(generator)
+        return self.constraint.draw(sample, generator, what)
+
+    def admits(self, path) -> bool:
+        """Within the constraint; without one, within the supernet's budget."""
+        if self.constraint is not None:
+            return self.constraint.admits(path)
+        low, high = self.supernet.budget or (0, float('inf'))
+        return low <= self.cost.flops(path) / 1e6 <= high
+
+    def _sampler(self, probabilities):
+        return lambda generator: self.supernet.sample_path(generator, probabilities)
 
     # -- the step ---------------------------------------------------------
     def train_step(self, data, optim_wrapper):
@@ -178,18 +212,19 @@ class CreamSearch(BaseModel):
                 and len(inputs) >= 2 * self.slice_size:
             log['meta_loss'] = self.meta_update(inputs, labels, path, optim_wrapper)
 
-        # The teacher's forwards come first: they need no gradient, and run
-        # before the student's graph is alive they work in less memory. The
-        # student's weights are the same either way, and these forwards leave
-        # BN statistics alone.
-        teacher_logits = None
-        if after_warmup and len(self.board):
-            with torch.no_grad():
-                weight, teacher = self.select_teacher(path)
-                with bn_stats_frozen(self._batch_norms):
-                    teacher_logits = self.supernet(inputs, teacher)
-
-        logits = self.supernet(inputs, path)
+        student_optim = optim_wrapper['supernet']
+        with student_optim.optim_context(self.supernet):  # autocast under AMP
+            # The teacher's forwards come first: they need no gradient, and
+            # run before the student's graph is alive they work in less
+            # memory. The student's weights are the same either way, and
+            # these forwards leave BN statistics alone.
+            teacher_logits = None
+            if after_warmup and len(self.board):
+                with torch.no_grad():
+                    weight, teacher = self.select_teacher(path)
+                    with bn_stats_frozen(self._batch_norms):
+                        teacher_logits = self.supernet(inputs, teacher).float()
+            logits = self.supernet(inputs, path).float()
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         if teacher_logits is not None:
             kd = soft_cross_entropy(logits, F.softmax(teacher_logits, dim=1))
@@ -202,7 +237,7 @@ class CreamSearch(BaseModel):
             raise FloatingPointError(
                 f'non-finite loss ({loss.item()}) at iteration {iteration}; stopped before '
                 'the update, the last checkpoint is untouched')
-        self._step(optim_wrapper['supernet'], loss, self.supernet.path_parameters(path))
+        self._step(student_optim, loss, self.supernet.path_parameters(path))
 
         prec1 = (logits.argmax(1) == labels).float().mean() * 100
         prec1 = float(self._mean_over_ranks(prec1.detach()))
@@ -218,14 +253,21 @@ class CreamSearch(BaseModel):
         return log
 
     def _step(self, optim_wrapper, loss, params) -> None:
-        """Backward, average the gradients over ranks, step. Only the sampled
-        path has gradients, which DDP's bucketed all-reduce does not expect,
-        and the meta update needs ``autograd.grad``, which DDP does not sync.
+        """Backward, average the gradients over ranks, step (the wrapper
+        scales, unscales and clips). Only the sampled path has gradients,
+        which DDP's bucketed all-reduce does not expect, and the meta update
+        needs ``autograd.grad``, which DDP does not sync.
 
         DEVIATION: the official code averages nothing by hand (its DDP wraps
         the supernet); here path and meta gradients, prec@1 and the path's
         BatchNorm statistics are averaged over ranks every step, so that all
-        ranks keep one supernet and one board."""
+        ranks keep one supernet and one board.
+
+        DEVIATION: weight decay and momentum move the sampled path only. The
+        official torch 1.2 loop zeroes gradients in place, so every op ever
+        sampled keeps a zero gradient and goes on decaying (about 6 times the
+        decay on op weights, with 6 ops a layer); here the other ops' grads
+        are None, and an op's weights change only when it is trained."""
         optim_wrapper.backward(loss)
         self._average_grads(params)
         optim_wrapper.step()
@@ -267,9 +309,11 @@ class CreamSearch(BaseModel):
 
     def match_scores(self, path) -> torch.Tensor:
         """Meta-matching scores of every board entry for the student ``path``,
-        in one batched forward of all entries' slices."""
+        in one forward of all entries' slices, each entry normalised with its
+        own batch statistics (ghost batches), so that the scores are those of
+        the official forward per entry."""
         n = len(self.board)
-        with torch.no_grad(), bn_stats_frozen(self._batch_norms):
+        with torch.no_grad(), ghost_batches(self._batch_norms, n):
             images = self.board.inputs[:n].flatten(0, 1)
             student = F.softmax(self.supernet(images, path).float(), dim=1)
         difference = student.view(n, self.slice_size, -1) - self.board.soft_outputs[:n]
@@ -291,49 +335,54 @@ class CreamSearch(BaseModel):
 
         KD on a first slice, weighted by the matching weight, gives the
         student gradient g (with graph); w' = w - lr * g; CE on the next slice
-        at w' is differentiated with respect to the meta network, through w',
-        over every parameter of the student path. DEVIATION: the official
-        code passes only the first parameter (a zip truncates
-        ``grad_outputs``) and never all-reduces the meta gradients.
+        at w' (label-smoothed, as the official loss) is differentiated with
+        respect to the meta network, through w', over every parameter of the
+        student path. Forwards leave BN statistics alone; gradients are taken
+        of the losses times the wrappers' loss scales, and the steps go
+        through the wrappers, which unscale and clip (``clip_grad`` of the
+        config). It runs in full precision even under AMP: in bf16 autocast
+        its hypergradient came out 2.8 times the fp32 one on a tiny case
+        (the second-order terms cancel), and it runs once every
+        ``update_iter`` steps. DEVIATION: the official code passes only the first
+        parameter (a zip truncates ``grad_outputs``), never all-reduces the
+        meta gradients, and clips the student's step here at 1 whatever the
+        config; here that step is clipped as every student step is.
         """
         s = self.slice_size
         x1, x2, y2 = inputs[:s], inputs[s:2 * s], labels[s:2 * s]
         names, params = zip(*self._path_named_parameters(path))
-
-        scores = self.match_scores(path)  # with grad to the meta network
-        best = int(scores.argmax()) if self.pick_method == 'meta' else 0
-        weight = torch.sigmoid(-scores[best])
-        teacher = self.board.path(best)
-        with torch.no_grad(), bn_stats_frozen(self._batch_norms):
-            soft = F.softmax(self.supernet(x1, teacher), dim=1)
-        kd = weight * soft_cross_entropy(self.supernet(x1, path), soft)
-        grads = torch.autograd.grad(kd, params, create_graph=True)
-        lr = optim_wrapper['supernet'].get_lr()['lr'][0]
-        lookahead = {n: p - lr * g for n, p, g in zip(names, params, grads)}
+        student_optim, meta_optim = optim_wrapper['supernet'], optim_wrapper['meta']
 
         with bn_stats_frozen(self._batch_norms):
-            ce = F.cross_entropy(functional_call(self.supernet, lookahead, (x2, path)), y2)
+            scores = self.match_scores(path)  # with grad to the meta network
+            best = int(scores.argmax())
+            weight = torch.sigmoid(-scores[best])
+            with torch.no_grad():
+                soft = F.softmax(self.supernet(x1, self.board.path(best)).float(), dim=1)
+            kd = weight * soft_cross_entropy(self.supernet(x1, path).float(), soft)
+            scaled_kd, scale = _scaled(student_optim, kd)
+            scaled_grads = torch.autograd.grad(scaled_kd, params, create_graph=True)
+            lr = optim_wrapper[LOOKAHEAD_LRS[self.lookahead_lr]].get_lr()['lr'][0]
+            lookahead = {n: p - lr * g / scale for n, p, g in zip(names, params, scaled_grads)}
+            ce = F.cross_entropy(functional_call(self.supernet, lookahead, (x2, path)).float(),
+                                 y2, label_smoothing=self.label_smoothing)
         meta_params = list(self.meta.parameters())
-        meta_grads = torch.autograd.grad(ce, meta_params)
+        meta_grads = torch.autograd.grad(_scaled(meta_optim, ce)[0], meta_params)
 
         # The real student step with g, as the official update does; after the
         # look-ahead, which needs the weights as they were.
-        student_optim = optim_wrapper['supernet']
-        for p, g in zip(params, grads):
+        self._step_with(student_optim, params, scaled_grads)
+        self._step_with(meta_optim, meta_params, meta_grads)
+        return ce.detach()
+
+    def _step_with(self, optim_wrapper, params, scaled_grads) -> None:
+        """A wrapper's step on gradients taken by hand (of a loss already
+        multiplied by the wrapper's loss scale, as its backward would)."""
+        for p, g in zip(params, scaled_grads):
             p.grad = g.detach()
         self._average_grads(params)
-        torch.nn.utils.clip_grad_norm_(params, 1.)
-        student_optim.step()
-        student_optim.zero_grad()
-
-        meta_optim = optim_wrapper['meta']
-        for p, g in zip(meta_params, meta_grads):
-            p.grad = g
-        self._average_grads(meta_params)
-        torch.nn.utils.clip_grad_norm_(meta_params, 1.)
-        meta_optim.step()
-        meta_optim.zero_grad()
-        return ce.detach()
+        optim_wrapper.step()
+        optim_wrapper.zero_grad()
 
     def _path_named_parameters(self, path):
         ids = {id(p) for p in self.supernet.path_parameters(path)}
@@ -348,6 +397,15 @@ class CreamSearch(BaseModel):
             labels = torch.as_tensor(data_samples, device=inputs.device)
             return dict(loss=F.cross_entropy(logits, labels))
         return logits
+
+
+def _scaled(optim_wrapper, loss: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The loss as an mmengine wrapper's ``backward`` would differentiate it
+    (times an ``AmpOptimWrapper``'s loss scale), and that scale."""
+    scaler = getattr(optim_wrapper, 'loss_scaler', None)
+    if scaler is None or not scaler.is_enabled():
+        return loss, 1.
+    return scaler.scale(loss), float(scaler.get_scale())
 
 
 @MODEL_WRAPPERS.register_module()

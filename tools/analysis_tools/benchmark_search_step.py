@@ -3,14 +3,17 @@
 1. SPOS: a uniformly sampled path, CE only;
 2. Cream: ``CreamSearch.train_step`` after the warm-up, with a full board;
 3. the floor: a SPOS step, plus one forward of the batch without gradient
-   (the teacher), plus one forward of the board's pool_size x slice images
-   without gradient (the teacher selection).
+   (the teacher), plus one plain forward of the board's pool_size x slice
+   images without gradient (the teacher selection, with the statistics of
+   all the board's images shared: Cream's ghost batches normalise each
+   entry's alone, and what that costs shows in Cream/floor).
 
     python tools/analysis_tools/benchmark_search_step.py [--batch-sizes 16 32 64] [--steps 6]
 
 The three steps train the same sequence of student paths, and the floor's
-teacher is the entry Cream picks, so that the ratios compare work, not the
-luck of the draw: one path may cost several times another. A Cream step
+teacher is the entry Cream picked (Cream runs first in each round), so that
+the ratios compare work, not the luck of the draw: one path may cost several
+times another. A Cream step
 cannot cost less than the floor; the ratios are what to read.
 """
 import argparse
@@ -56,13 +59,21 @@ def main():
     wrappers = OptimWrapperDict(
         supernet=OptimWrapper(torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)),
         meta=OptimWrapper(torch.optim.SGD(model.meta.parameters(), lr=1e-4)))
+    picked = {}
+    select_teacher = model.select_teacher
+
+    def recording_select_teacher(path):
+        weight, picked['teacher'] = select_teacher(path)
+        return weight, picked['teacher']
+    model.select_teacher = recording_select_teacher
     g = torch.Generator().manual_seed(0)
     for i in range(model.board.pool_size):  # a full board
         path = model.sample_path(i)
         model.board.insert(float(i), model.cost.flops(path), model.cost.params(path), path,
                            torch.randn(model.slice_size, 3, res, res, generator=g),
                            torch.randn(model.slice_size, 1000, generator=g), i)
-    print(f'Cream sampling {args.sampling}; supernet depths {net.depths} @{res}, board {len(model.board)} x '
+    print(f'Cream sampling {args.sampling}; supernet depths {net.depths} @{res}, '
+          f'board {len(model.board)} x '
           f'{model.slice_size} images, {torch.get_num_threads()} threads')
     for batch in args.batch_sizes:
         x = torch.randn(batch, 3, res, res)
@@ -76,14 +87,16 @@ def main():
 
         def floor():
             path = spos()
+            n = len(model.board)
             with torch.no_grad():
-                best = int(model.match_scores(path).argmax())  # the board forward
-                net(x, model.board.path(best))  # the teacher
+                student = F.softmax(net(model.board.inputs[:n].flatten(0, 1), path), dim=1)
+                model.meta(student.view(n, model.slice_size, -1) - model.board.soft_outputs[:n])
+                net(x, picked['teacher'])
 
         def cream():
             model.train_step(data, wrappers)
 
-        times = timed(model, args.steps, dict(SPOS=spos, floor=floor, Cream=cream))
+        times = timed(model, args.steps, dict(Cream=cream, SPOS=spos, floor=floor))
         line = ', '.join(f'{n} {batch / t:.1f} img/s' for n, t in times.items())
         print(f'batch {batch}: {line}; Cream/SPOS {times["Cream"] / times["SPOS"]:.2f}x, '
               f'Cream/floor {times["Cream"] / times["floor"]:.2f}x')
