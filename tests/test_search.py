@@ -127,15 +127,6 @@ def test_bad_options():
         ImageFolderData('/nonexistent', 'train')
 
 
-@pytest.fixture(scope='module')
-def searched(tmp_path_factory):
-    """A tiny search run to its end: its work dir and config."""
-    tmp_path = tmp_path_factory.mktemp('search')
-    cfg = tiny_search_cfg(tmp_path)
-    Runner.from_cfg(cfg).train()
-    return tmp_path, cfg
-
-
 def test_search_run_writes_arch_and_board(searched):
     tmp_path, _ = searched
     board = json.load(open(tmp_path / 'board.json'))['entries']
@@ -145,6 +136,14 @@ def test_search_run_writes_arch_and_board(searched):
     arch = resolve_arch(str(tmp_path / 'arch.json'))  # usable as arch= everywhere
     assert arch.resolution == 32 and arch.meta['rule'] == 'official'
     assert str(arch) == board[0]['arch']
+    # The tiny search's binding constraint: every entry and the choice within it.
+    assert all(0.25 <= e['flops'] / 1e6 <= 0.275 for e in board)
+    assert 0.25 <= arch.meta['flops'] / 1e6 <= 0.275
+    assert arch.meta['constraint'] == '0.25-0.275 MFLOPs'
+    flops = [e['flops'] / 1e6 for e in board]
+    assert re.search(rf'the board: {len(board)} paths, {min(flops):.2f}-{max(flops):.2f} '
+                     r'MFLOPs, held-out top-1 [\d.]+-[\d.]+ %; constraint 0.25-0.275 MFLOPs',
+                     open(next(tmp_path.glob('*/*.log'))).read())
     net = CreamNet(str(tmp_path / "arch.json"), num_classes=10).eval()
     assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
     log = open(next(tmp_path.glob('*/*.log'))).read()

@@ -47,9 +47,8 @@ def _batch(n=8, seed=1):
 
 # -- 1. sampling and the look-ahead ---------------------------------------------
 def test_released_sampling_is_uniform_whatever_pre_prob_says():
-    paths = [op for i in range(40) for ops in _model(sampling='released', pre_prob=(1., 0., 0.))
-             .sample_path(i) for op in ops]
-    assert set(paths) == {0, 1, 2}
+    released = _model(sampling='released', pre_prob=(1., 0., 0.))
+    assert {op for i in range(40) for ops in released.sample_path(i) for op in ops} == {0, 1, 2}
     configured = _model(sampling='pre_prob', pre_prob=(1., 0., 0.))
     assert {op for i in range(40) for ops in configured.sample_path(i) for op in ops} == {0}
     assert CreamSearch.__init__.__defaults__[0] == 'released'
@@ -246,3 +245,36 @@ def test_the_choice_keeps_to_the_constraint_of_the_config():
     assert arch.meta['board_entry'] == 1
     assert 0.2 <= arch.meta['flops'] / 1e6 <= 0.27
     assert arch.meta['constraint'] == '0.2-0.27 MFLOPs'
+
+
+def test_spos_mode_trains_with_ce_alone_and_keeps_the_board_as_a_record():
+    torch.manual_seed(0)
+    model = _model(distill=False, update_iter=2)
+    meta_before = [p.clone() for p in model.meta.parameters()]
+    inputs, labels = _batch(8)
+    data = dict(inputs=inputs, data_samples=labels.tolist())
+    logs = [model.train_step(data, _wrappers(model)) for _ in range(5)]
+    assert len(model.board) > 0
+    assert all('kd_loss' not in log and 'meta_loss' not in log for log in logs)
+    assert all(torch.equal(a, b) for a, b in zip(meta_before, model.meta.parameters()))
+    # The same paths as Cream's with the same seed.
+    assert [model.sample_path(i) for i in range(5)] == [_model().sample_path(i) for i in range(5)]
+
+
+def test_weight_decay_and_momentum_move_the_sampled_path_only():
+    """DEVIATION kept: officially every op ever sampled goes on decaying."""
+    torch.manual_seed(0)
+    model = _model()
+    wrappers = OptimWrapperDict(
+        supernet=OptimWrapper(torch.optim.SGD(model.supernet.parameters(), lr=0.1,
+                                              momentum=0.9, weight_decay=0.1)),
+        meta=OptimWrapper(torch.optim.SGD(model.meta.parameters(), lr=0.1)))
+    inputs, labels = _batch(8)
+    data = dict(inputs=inputs, data_samples=labels.tolist())
+    model.train_step(data, wrappers)  # iteration 0 trains path 0, with momentum
+    before = {n: p.clone() for n, p in model.supernet.named_parameters()}
+    model.train_step(data, wrappers)  # iteration 1 trains path 1
+    on_path = {id(p) for p in model.supernet.path_parameters(model.sample_path(1))}
+    moved = {n for n, p in model.supernet.named_parameters() if not torch.equal(p, before[n])}
+    assert moved == {n for n, p in model.supernet.named_parameters() if id(p) in on_path}
+    assert model.sample_path(0) != model.sample_path(1)

@@ -10,7 +10,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
 from .evaluation import calibration_loader, random_state_kept
-from .selection import check_rule, choose_arch, write_choice
+from .selection import board_summary, check_rule, choose_arch, write_choice
 
 
 @HOOKS.register_module()
@@ -54,4 +54,6 @@ class CreamArchHook(Hook):
                                     logger=runner.logger)
         path = write_choice(runner.work_dir, arch, entries)
         runner.logger.info(f'chosen arch ({self.rule} rule): {arch}, '
-                           f'{arch.meta["flops"] / 1e6:.1f} MFLOPs -> {path}')
+                           f'{arch.meta["flops"] / 1e6:.2f} MFLOPs -> {path}; the board: '
+                           f'{board_summary(entries)}; constraint '
+                           f'{arch.meta.get("constraint", "none")}')

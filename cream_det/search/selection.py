@@ -63,6 +63,16 @@ def choose_arch(model, rule: str = 'official', calib_loader=None, eval_loader=No
     return arch, entries
 
 
+def board_summary(entries: list[dict]) -> str:
+    """The board's size and spread of FLOPs (and of held-out top-1, when scored)."""
+    flops = [e['flops'] / 1e6 for e in entries]
+    text = f'{len(entries)} paths, {min(flops):.2f}-{max(flops):.2f} MFLOPs'
+    held_out = [e['held_out_top1'] for e in entries if 'held_out_top1' in e]
+    if held_out:
+        text += f', held-out top-1 {min(held_out):.2f}-{max(held_out):.2f} %'
+    return text
+
+
 def write_choice(out_dir: str, arch: Arch, entries: list[dict]) -> str:
     """``board.json`` and ``arch.json`` in ``out_dir``; returns the arch file."""
     os.makedirs(out_dir, exist_ok=True)
@@ -80,22 +90,34 @@ def check_rule(rule: str, held_out: Optional[dict]) -> None:
         raise ConfigError("rule='held_out' needs a held_out dataloader config")
 
 
-def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[str] = None,
-                           calib_batches: Optional[int] = None) -> Arch:
-    """Redo the choice from a search config and any of its checkpoints, with
-    the config's CreamArchHook settings unless ``rule``/``calib_batches`` are
-    given; write ``arch.json`` and ``board.json`` to ``out_dir``. The plain
-    weights are scored, as the hook scores them at the end of a run."""
-    hook = next((h for h in cfg.get('custom_hooks', []) if h.get('type') == 'CreamArchHook'),
+def arch_hook_cfg(cfg) -> dict:
+    """The search config's CreamArchHook settings ({} without one)."""
+    return next((h for h in cfg.get('custom_hooks', []) if h.get('type') == 'CreamArchHook'),
                 {})
-    rule = rule or hook.get('rule', 'official')
-    held_out = hook.get('held_out') or cfg.get('held_out_dataloader')
-    check_rule(rule, held_out)
+
+
+def searched_model(cfg, checkpoint: str) -> tuple:
+    """A search's model with a checkpoint's plain weights (as the hook
+    scores them at the end of a run) and its (calibration, held-out)
+    loaders, (None, None) without a held-out loader in the config."""
+    held_out = arch_hook_cfg(cfg).get('held_out') or cfg.get('held_out_dataloader')
     model = MODELS.build(cfg.model)
     load_weights(model, checkpoint, ema=False)
     loaders = (None, None)
     if held_out is not None:
         loaders = (calibration_loader(cfg.train_dataloader), Runner.build_dataloader(held_out))
+    return model, loaders
+
+
+def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[str] = None,
+                           calib_batches: Optional[int] = None) -> Arch:
+    """Redo the choice from a search config and any of its checkpoints, with
+    the config's CreamArchHook settings unless ``rule``/``calib_batches`` are
+    given; write ``arch.json`` and ``board.json`` to ``out_dir``."""
+    hook = arch_hook_cfg(cfg)
+    rule = rule or hook.get('rule', 'official')
+    check_rule(rule, hook.get('held_out') or cfg.get('held_out_dataloader'))
+    model, loaders = searched_model(cfg, checkpoint)
     arch, entries = choose_arch(model, rule, *loaders,
                                 calib_batches or hook.get('calib_batches', 20))
     arch.meta['checkpoint'] = checkpoint
