@@ -76,6 +76,10 @@ class CreamSearch(BaseModel):
             hence every board entry and the choice, lies within it (paths
             outside are redrawn). None: the official behaviour, where the
             supernet's budget only sizes it.
+        distill: False gives SPOS (Guo et al., ECCV 2020) in the same
+            machinery, for comparisons that differ in nothing else: the same
+            supernet, sampling, schedule and seeds, CE only, no teacher and no
+            meta update; the board is kept by the official rule as a record.
         pick_method: 'meta' (the meta-matching network's best-scored entry)
             or 'top1' (the board's best entry, matching weight 0.5).
         lookahead_lr: the learning rate of the meta update's simulated step:
@@ -101,6 +105,7 @@ class CreamSearch(BaseModel):
                  pre_prob: Sequence[float] = OFFICIAL_PRE_PROB,
                  fixed_arch=None,
                  constraint: Optional[dict] = None,
+                 distill: bool = True,
                  pick_method: str = 'meta',
                  lookahead_lr: str = 'student',
                  warmup_iters: int = 21 * 1251,
@@ -131,6 +136,7 @@ class CreamSearch(BaseModel):
             raise ConfigError(f'pre_prob={tuple(pre_prob)}: expected {self.num_ops} '
                               'probabilities summing to 1')
         self.sampling, self.pick_method, self.lookahead_lr = sampling, pick_method, lookahead_lr
+        self.distill = distill
         if (sampling == 'fixed') != (fixed_arch is not None):
             raise ConfigError("give fixed_arch with sampling='fixed', and only then")
         self.fixed_path = None if fixed_arch is None \
@@ -205,11 +211,11 @@ class CreamSearch(BaseModel):
         path = self.sample_path(iteration)
         flops = self.cost.flops(path)
         after_warmup = iteration >= self.warmup_iters
+        teaching = after_warmup and self.distill and len(self.board) > 0
         log = {}
         # The look-ahead needs two slices of the batch, and a network to train.
-        if after_warmup and len(self.board) and iteration > 0 \
-                and iteration % self.update_iter == 0 and self.pick_method == 'meta' \
-                and len(inputs) >= 2 * self.slice_size:
+        if teaching and iteration > 0 and iteration % self.update_iter == 0 \
+                and self.pick_method == 'meta' and len(inputs) >= 2 * self.slice_size:
             log['meta_loss'] = self.meta_update(inputs, labels, path, optim_wrapper)
 
         student_optim = optim_wrapper['supernet']
@@ -219,7 +225,7 @@ class CreamSearch(BaseModel):
             # memory. The student's weights are the same either way, and
             # these forwards leave BN statistics alone.
             teacher_logits = None
-            if after_warmup and len(self.board):
+            if teaching:
                 with torch.no_grad():
                     weight, teacher = self.select_teacher(path)
                     with bn_stats_frozen(self._batch_norms):
