@@ -15,6 +15,19 @@ def pytest_configure(config):
     compat.apply()
 
 
+@pytest.fixture(scope='session')
+def searched(tmp_path_factory):
+    """A tiny search run to its end (search_utils.tiny_search_cfg): its work
+    dir and config, shared by the tests that read a finished search."""
+    from mmengine.runner import Runner
+
+    from search_utils import tiny_search_cfg
+    tmp_path = tmp_path_factory.mktemp('search')
+    cfg = tiny_search_cfg(tmp_path)
+    Runner.from_cfg(cfg).train()
+    return tmp_path, cfg
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption('--run-slow'):
         return

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..models import CreamSuperNet
 from ..models.common import inner_args
 from .evaluation import calibration_loader, path_accuracy, random_state_kept
+from .ranking import shortened
 
 
 def board_versus_uniform(model, calib_loader, eval_loader, num_paths: int = 5,
@@ -102,13 +103,8 @@ def learning_curve_cfg(cfg, mode: str, work_dir: str, iters: int, interval: int,
     for its constraint: the curves follow the whole space's learning."""
     if mode not in LEARNING_MODES:
         raise ConfigError(f'mode={mode!r}: expected one of {LEARNING_MODES}')
-    cfg = copy.deepcopy(cfg)
+    cfg = shortened(cfg, os.path.join(work_dir, mode), iters)
     cfg.model.constraint = None
-    cfg.work_dir = os.path.join(work_dir, mode)
-    cfg.train_cfg.max_iters = iters
-    for scheduler in cfg.param_scheduler:
-        scheduler.end = iters
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters)
     first = first.to_dict()
     cfg.custom_hooks = [dict(type='ProbePathsHook', held_out=cfg.held_out_dataloader,
                              first=first, interval=interval)]

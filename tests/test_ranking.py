@@ -1,0 +1,81 @@
+"""The ranking audit's machinery, on a hand-checked example and a tiny search."""
+import json
+
+import pytest
+
+from cream_det.search.ranking import audit, audit_paths, rank_statistics
+
+
+def test_rank_statistics_on_a_hand_checked_example():
+    # Pairs: 6, of which one (b, c) is discordant: tau = (5 - 1) / 6.
+    # Rank differences 0, 1, -1, 0: rho = 1 - 6 * 2 / (4 * 15) = 0.8.
+    estimates = dict(a=1., b=2., c=3., d=4.)
+    truth = dict(a=10., b=30., c=20., d=40.)
+    result = rank_statistics(estimates, truth, chosen='c', k=2, bootstrap=200)
+    assert result['kendall_tau']['value'] == pytest.approx(4 / 6)
+    assert result['spearman_rho']['value'] == pytest.approx(0.8)
+    assert result['top_k_overlap']['value'] == 0.5  # {d, c} against {d, b}
+    assert result['chosen_true_rank']['value'] == 3 and result['chosen_true_rank']['of'] == 4
+    for name in ('kendall_tau', 'spearman_rho', 'top_k_overlap'):
+        low, high = result[name]['ci95']
+        assert -1 <= low <= result[name]['value'] <= high <= 1
+    reversed_truth = {k: -v for k, v in estimates.items()}
+    assert rank_statistics(estimates, reversed_truth, bootstrap=10)['kendall_tau']['value'] == -1
+
+
+def test_audit_paths_are_stratified_by_flops_within_the_constraint(searched):
+    from cream_det.search.selection import searched_model
+    work_dir, cfg = searched
+    model, _ = searched_model(cfg, str(work_dir / 'iter_12.pth'))
+    paths = audit_paths(model, 4, include_board=False)
+    flops = [model.cost.flops(p) / 1e6 for p in paths]
+    assert flops == sorted(flops) and len(set(map(str, paths))) == 4
+    assert all(0.25 <= f <= 0.275 for f in flops)
+    assert audit_paths(model, 4, include_board=False) == paths  # seeded
+    with_board = audit_paths(model, 4)
+    assert all(model.board.path(i) in with_board for i in range(len(model.board)))
+
+
+@pytest.mark.slow
+def test_the_audit_trains_ground_truth_once_and_reuses_it(searched, tmp_path):
+    work_dir, cfg = searched
+    cache = tmp_path / 'truth.json'
+    first = audit(cfg, str(work_dir / 'iter_12.pth'), str(tmp_path / 'a'), num_archs=3,
+                  truth_iters=2, cache_file=str(cache), calib_batches=1, include_board=False)
+    names = {a['arch'] for a in first['archs']}
+    assert first['chosen'] in names and 3 <= len(names) <= 4
+    assert all(0 <= a['truth'] <= 100 and 0 <= a['estimate'] <= 100 for a in first['archs'])
+    recipe = json.load(open(cache))[first['recipe']]
+    assert set(recipe) == names
+    assert (tmp_path / 'a' / 'rank_correlation.png').stat().st_size > 10_000
+    # A second audit of the same archs trains nothing: the cache answers.
+    second = audit(cfg, str(work_dir / 'iter_12.pth'), str(tmp_path / 'b'), num_archs=3,
+                   truth_iters=2, cache_file=str(cache), calib_batches=1, include_board=False)
+    assert not (tmp_path / 'b' / 'standalone').exists()
+    assert [a['truth'] for a in second['archs']] == [a['truth'] for a in first['archs']]
+
+
+@pytest.mark.slow
+def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
+    from search_utils import tiny_search_cfg
+
+    from cream_det.search.quality import benchmark, summary_table
+    cfg = tiny_search_cfg(tmp_path / 'base')
+    logged = []
+    result = benchmark(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3, truth_iters=2,
+                       random_archs=1, calib_batches=1, logger=logged.append)
+    assert set(result['supernets']) == {'cream_seed0', 'spos_seed0', 'cream_top1_seed0'}
+    for r in result['supernets'].values():
+        assert -1 <= r['kendall_tau']['value'] <= 1
+        assert 0.25 <= r['chosen_mflops'] <= 0.275
+        assert r['chosen_true_rank']['of'] >= 3 and r['random_equal_cost']['n'] >= 1
+        assert r['chosen_truth'] == result['truth'][r['chosen']]
+    spos_log = open(next((tmp_path / 'spos_seed0').glob('*/*.log'))).read()
+    assert 'kd_loss' not in spos_log and 'board_size' in spos_log
+    assert summary_table(result).count('\n') == 4  # header, rule, three supernets
+    # Run again: every search and every ground truth is found, nothing trains.
+    logged.clear()
+    again = benchmark(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3, truth_iters=2,
+                      random_archs=1, calib_batches=1, logger=logged.append)
+    assert not any(line.startswith(('searching', 'ground truth')) for line in logged)
+    assert again['truth'] == result['truth']
