@@ -23,6 +23,9 @@ import re
 import subprocess
 import sys
 
+from .search.plots import plot_board_of
+from .search.selection import board_summary
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEARCH = 'configs/cream/cream-search_fashion-mnist.py'
 PRETRAIN = 'configs/cream/cream_fashion-mnist.py'
@@ -108,6 +111,9 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
     arch_file = osp.join(search_dir, 'arch.json')
     with open(osp.join(ROOT, arch_file)) as f:
         arch = json.load(f)
+    # The board in a cloud of 10 sampled paths (tools/analysis_tools/plot_board.py draws 30).
+    board_picture = osp.relpath(plot_board_of(osp.join(ROOT, search_dir), num_paths=10), ROOT)
+    print(f'board picture: {board_picture}')
 
     print('\n== 2. Pretraining the chosen child on Fashion-MNIST')
     run_tool('tools/train.py', PRETRAIN, '--work-dir', pretrain_dir,
@@ -143,6 +149,10 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
     print(f'searched arch     {stages} @{arch["resolution"]} ({arch_file})')
     print(f'its cost          {arch["flops"] / 1e6:.2f} MFLOPs, {arch["params"] / 1e6:.3f} M '
           'parameters (10 classes)')
+    with open(osp.join(ROOT, search_dir, 'board.json')) as f:
+        board = board_summary(json.load(f)['entries'])
+    print(f'the board         {board}; constraint {arch.get("constraint", "none")}; '
+          f'picture {board_picture}')
     print(f'classification    top-1 {top1:.2f} % on the 10,000 Fashion-MNIST test images '
           f'(EMA weights; {pretrained})')
     print(f'detection         bbox mAP {trained_map:.3f} at score 0.05; at score 0: '
