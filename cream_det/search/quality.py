@@ -50,7 +50,7 @@ def equal_cost(model, paths, flops: float, tolerance: float = 0.1) -> list:
 
 
 def benchmark(cfg, work_dir: str, seeds=(0, 1), iters: int = 1000, num_archs: int = 24,
-              truth_iters: int = 300, random_archs: int = 5, calib_batches: int = 10,
+              truth_iters: int = 500, random_archs: int = 5, calib_batches: int = 10,
               logger=print) -> dict:
     runs = [(m, s) for m in ('cream', 'spos') for s in seeds] + [('cream_top1', seeds[0])]
     supernets = {}
@@ -62,23 +62,22 @@ def benchmark(cfg, work_dir: str, seeds=(0, 1), iters: int = 1000, num_archs: in
     model = next(iter(supernets.values()))[0]  # for costs and draws, the same in all
     # One audit set for all: the strata depend on the constraint and the cost
     # table, not on the weights; the choices are added to it.
-    paths = audit_paths(model, num_archs, seed=0, include_board=False)
-    audited = [str(model.supernet.arch_of(p)) for p in paths]
+    randoms = audit_paths(model, num_archs, seed=0, include_board=False)
+    audited = [str(model.supernet.arch_of(p)) for p in randoms]
     generator = torch.Generator().manual_seed(1)
-    for _, chosen in supernets.values():
-        path = model.supernet.path_of(chosen)
-        paths.append(path)
+    choices = [model.supernet.path_of(chosen) for _, chosen in supernets.values()]
+    for path in choices:
         # Random archs of the choice's cost: the audited ones within 10 %,
         # and more drawn if they are too few.
-        near = equal_cost(model, paths, model.cost.flops(path))
+        near = [p for p in equal_cost(model, randoms, model.cost.flops(path)) if p != path]
         for _ in range(1000):
-            if len(near) > random_archs:
+            if len(near) >= random_archs:
                 break
             drawn = model.draw_path(generator)
-            if equal_cost(model, [drawn], model.cost.flops(path)):
-                paths.append(drawn)
+            if equal_cost(model, [drawn], model.cost.flops(path)) and drawn != path:
+                randoms.append(drawn)
                 near.append(drawn)
-    paths = list({str(p): p for p in paths}.values())
+    paths = list({str(p): p for p in randoms + choices}.values())
     archs = [model.supernet.arch_of(p) for p in paths]
     truth = ground_truth(cfg, archs, loaders, os.path.join(work_dir, 'ground_truth.json'),
                          os.path.join(work_dir, 'standalone'), truth_iters, calib_batches,
@@ -92,7 +91,7 @@ def benchmark(cfg, work_dir: str, seeds=(0, 1), iters: int = 1000, num_archs: in
                                   truth, chosen=str(chosen))
         path = model.supernet.path_of(chosen)
         peers = [truth[str(model.supernet.arch_of(p))]
-                 for p in equal_cost(model, paths, model.cost.flops(path)) if p != path]
+                 for p in equal_cost(model, randoms, model.cost.flops(path)) if p != path]
         result['supernets'][name] = dict(
             chosen=str(chosen), chosen_mflops=model.cost.flops(path) / 1e6,
             chosen_truth=truth[str(chosen)],

@@ -7,7 +7,7 @@ board's best (seed 0). About an hour on 2 CPU cores in the background;
 
     python tools/analysis_tools/benchmark_search_quality.py [--quick] \\
         [--work-dir work_dirs/search_quality] [--seeds 0 1] [--iters 1000] \\
-        [--num-archs 24] [--truth-iters 300] [--random-archs 5]
+        [--num-archs 24] [--truth-iters 500] [--random-archs 5]
 """
 import json
 
@@ -26,7 +26,7 @@ if __name__ == '__main__':
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--iters', type=int, default=1000)
     parser.add_argument('--num-archs', type=int, default=24)
-    parser.add_argument('--truth-iters', type=int, default=300)
+    parser.add_argument('--truth-iters', type=int, default=500)
     parser.add_argument('--random-archs', type=int, default=5)
     args = parser.parse_args()
     if args.quick:
