@@ -72,7 +72,9 @@ class CreamSearch(BaseModel):
             'even'); 'teacher': op frequencies on the board; 'fixed':
             ``fixed_arch`` alone, trained as a stand-alone network would be
             in the same machinery (the baseline of the learning curves).
-        constraint: ``dict(flops=(low, high))`` in MFLOPs: every path drawn,
+        constraint: ``dict(flops=(low, high))`` in MFLOPs and/or
+            ``dict(latency_ms=(low, high), table='table.json')`` (a table of
+            ``tools/analysis_tools/latency_table.py``): every path drawn,
             hence every board entry and the choice, lies within it (paths
             outside are redrawn). None: the official behaviour, where the
             supernet's budget only sizes it.
@@ -150,7 +152,7 @@ class CreamSearch(BaseModel):
         self.board = PrioritizedBoard(pool_size, net.space, net.depths, net.resolution,
                                       slice_size, net.num_classes, acc_gap)
         self.meta = MetaMatchingNetwork(net.num_classes, slice_size)
-        self.constraint = Constraint.build(constraint, self.cost)
+        self.constraint = Constraint.build(constraint, self.cost, self.supernet)
         if self.constraint is not None:
             if self.fixed_path is not None and not self.constraint.admits(self.fixed_path):
                 raise ConfigError(f'fixed_arch ({self.cost.flops(self.fixed_path) / 1e6:.2f} '

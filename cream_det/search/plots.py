@@ -156,7 +156,7 @@ def board_cloud(model, calib_loader, eval_loader, num_paths: int = 30,
 def budget_of(model) -> Optional[tuple]:
     """((low, high) MFLOPs, its name): the range the search kept to, its
     constraint, else the range that sized its supernet; None without either."""
-    if model.constraint is not None:
+    if model.constraint is not None and model.constraint.flops_range is not None:
         return tuple(model.constraint.flops_range), 'constraint'
     if model.supernet.budget is not None:
         return tuple(model.supernet.budget), 'supernet budget'

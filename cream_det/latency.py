@@ -1,0 +1,283 @@
+"""Measured latency of Cream networks on one device.
+
+FLOPs predict the latency of depthwise networks poorly, so a
+:class:`LatencyTable` holds what each candidate block of a supernet takes on
+a device, measured there (``tools/analysis_tools/latency_table.py``), and
+prices a path as the sum of its blocks, with the same look-up interface as
+the FLOPs :class:`~cream_det.cost.CostTable`.
+
+The blocks are timed as they deploy: the blocks of exported children
+(:meth:`CreamSuperNet.export_child`), not the supernet's candidates, whose
+entangled form slices shared weights on every call. Each block is timed on a
+tensor of the shape it sees in the network, so the table prices one input
+size, batch, dtype, thread count and device, all of which it records.
+
+A sum of separately timed blocks misses what a whole network adds or saves
+between them (call overheads, caches), so a table may store a linear
+correction ``(a, b)``: a path's latency is ``a * sum + b`` ms. It is fitted
+on whole children by ``tools/analysis_tools/benchmark_latency_table.py
+--fit``; without it ``a = 1, b = 0``.
+"""
+from __future__ import annotations
+
+import json
+import os.path as osp
+import platform
+import statistics
+import time
+from typing import Callable, Optional, Sequence
+
+import torch
+from mmengine.utils import ProgressBar
+
+from .errors import ConfigError, MissingFileError
+from .models import CreamSuperNet
+from .models.common import inner_args
+
+# What a table file must hold to be read (see build_latency_table).
+REQUIRED_KEYS = ('device', 'space', 'ops', 'depths', 'fixed_ms', 'layer_ms')
+
+
+def measure_latency(fn: Callable[[], object], repeats: int = 50, warmup: int = 10,
+                    device='cpu', timer: Optional[Callable[[], float]] = None) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup``
+    calls: the median, because a shared machine's slow spells fall on a few
+    calls. On CUDA the calls are timed with events (the kernels run
+    asynchronously); on the CPU with ``timer`` (``time.perf_counter``), at
+    the thread count the caller set. A given ``timer`` (a fake clock in
+    tests) replaces the events too."""
+    if repeats < 1 or warmup < 0:
+        raise ConfigError(f'repeats={repeats}, warmup={warmup}: expected repeats >= 1 and '
+                          'warmup >= 0')
+    cuda = torch.device(device).type == 'cuda'
+    events = cuda and timer is None
+    timer = timer or time.perf_counter
+    for _ in range(warmup):
+        fn()
+    if cuda:
+        torch.cuda.synchronize(device)
+    times = []
+    for _ in range(repeats):
+        if events:
+            start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            start = timer()
+            fn()
+            if cuda:
+                torch.cuda.synchronize(device)
+            times.append(timer() - start)
+    return statistics.median(times)
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, as /proc/cpuinfo gives it."""
+    if osp.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    return platform.processor() or 'unknown CPU'
+
+
+def device_info(device) -> dict:
+    """What a latency depends on besides the network: recorded in a table."""
+    device = torch.device(device)
+    info = dict(type=device.type, cpu=cpu_model(), threads=torch.get_num_threads(),
+                torch=torch.__version__)
+    if device.type == 'cuda':
+        info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
+    return info
+
+
+def build_latency_table(supernet: CreamSuperNet, device='cpu', batch: int = 1,
+                        shape: Optional[Sequence[int]] = None, threads: Optional[int] = None,
+                        repeats: int = 50, warmup: int = 10, dtype: torch.dtype = torch.float32,
+                        progress: bool = True,
+                        timer: Optional[Callable[[], float]] = None) -> dict:
+    """Time every candidate of every searchable layer of ``supernet`` on
+    ``device``, and its fixed parts: the stem and first block, and the last
+    block and head. ``shape`` is the input's (H, W), by default the
+    supernet's resolution; ``threads`` sets torch's CPU threads while timing.
+
+    Returns a JSON-ready dict: the device (:func:`device_info`), what was
+    timed, ``fixed_ms`` (``first``, ``last``) and ``layer_ms[stage][layer][op]``
+    in milliseconds, and the input shape each block saw."""
+    height, width = shape or (supernet.resolution, supernet.resolution)
+    if batch < 1:
+        raise ConfigError(f'batch={batch}: expected at least 1')
+    if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
+        raise ConfigError(f'device={device!r}: this machine has no CUDA GPU')
+    num_layers, num_ops = sum(supernet.depths), len(supernet.space.ops)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    info = device_info(device)
+    bar = ProgressBar(2 + num_layers * num_ops) if progress else None
+
+    def time_ms(fn, x):
+        ms = measure_latency(lambda: fn(x), repeats, warmup, device, timer) * 1e3
+        if bar is not None:
+            bar.update()
+        return ms
+
+    try:
+        with torch.no_grad():
+            first_input = torch.randn(batch, 3, height, width, device=device, dtype=dtype)
+            shapes, layer_ms = None, [[[0.] * num_ops for _ in range(d)] for d in supernet.depths]
+            for op in range(num_ops):
+                child = supernet.export_child(supernet.split_path([op] * num_layers))
+                child = child.to(device=device, dtype=dtype).eval()
+                if shapes is None:  # every op of a layer sees the same shape
+                    shapes = _input_shapes(child, first_input)
+                    fixed_ms = dict(
+                        first=time_ms(lambda x: child.blocks[0](child.forward_stem(x)),
+                                      first_input),
+                        last=time_ms(lambda x: child.forward_head(child.blocks[-1](x)),
+                                     _like(first_input, shapes['last'])))
+                for s, stage in enumerate(child.blocks[1:-1]):
+                    for layer, block in enumerate(stage):
+                        layer_ms[s][layer][op] = time_ms(
+                            block, _like(first_input, shapes['layers'][s][layer]))
+    finally:
+        torch.set_num_threads(previous_threads)
+    if bar is not None:
+        bar.file.write('\n')
+    return dict(device=info, dtype=str(dtype).replace('torch.', ''), batch=batch,
+                shape=[height, width], repeats=repeats, warmup=warmup, space=supernet.space.name,
+                ops=list(supernet.space.ops), depths=list(supernet.depths),
+                resolution=supernet.resolution, input_shapes=shapes, fixed_ms=fixed_ms,
+                layer_ms=layer_ms, correction=None)
+
+
+def search_supernet(cfg) -> CreamSuperNet:
+    """The supernet of a search config (its ``model.supernet``)."""
+    supernet = cfg.get('model', {}).get('supernet')
+    if supernet is None:
+        raise ConfigError('the config has no model.supernet: give a search config, e.g. '
+                          'configs/cream/cream-search_0-600_8xb128_in1k.py')
+    return CreamSuperNet(**inner_args(supernet, 'CreamSuperNet', 'the search'))
+
+
+def _input_shapes(child: torch.nn.Module, x: torch.Tensor) -> dict:
+    """The shape of what each block of ``child`` receives, from one forward."""
+    shapes = dict(first=list(x.shape), layers=[])
+    x = child.blocks[0](child.forward_stem(x))
+    for stage in child.blocks[1:-1]:
+        shapes['layers'].append([])
+        for block in stage:
+            shapes['layers'][-1].append(list(x.shape))
+            x = block(x)
+    shapes['last'] = list(x.shape)
+    return shapes
+
+
+def _like(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    return torch.randn(*shape, device=x.device, dtype=x.dtype)
+
+
+class LatencyTable:
+    """Milliseconds per (stage, layer, op) of a supernet, plus its fixed
+    parts, on one device: ``latency_ms(path)`` is a look-up and a sum, with
+    the table's correction (module docstring) applied."""
+
+    def __init__(self, data: dict, source: str = 'the latency table'):
+        missing = [key for key in REQUIRED_KEYS if key not in data]
+        if missing:
+            raise ConfigError(f'{source}: not a latency table of '
+                              f'tools/analysis_tools/latency_table.py (no {", ".join(missing)})')
+        self.data, self.source = data, source
+        if [len(stage) for stage in data['layer_ms']] != list(data['depths']) or any(
+                len(ops) != len(data['ops']) for stage in data['layer_ms'] for ops in stage):
+            raise ConfigError(f'{source}: its layer_ms do not have the layout of depths '
+                              f'{data["depths"]} and ops {data["ops"]}')
+
+    @classmethod
+    def load(cls, path: str) -> 'LatencyTable':
+        if not osp.isfile(path):
+            raise MissingFileError(f'latency table {path} does not exist (make one with '
+                                   'tools/analysis_tools/latency_table.py)')
+        with open(path) as f:
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f'latency table {path}: not JSON ({err})') from None
+        return cls.from_dict(data, f'latency table {path}')
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = 'the latency table') -> 'LatencyTable':
+        if not isinstance(data, dict):
+            raise ConfigError(f'{source}: expected a JSON object, got {type(data).__name__}')
+        return cls(data, source)
+
+    def to_dict(self) -> dict:
+        return self.data
+
+    def save(self, path: str) -> None:
+        with open(path, 'w') as f:
+            json.dump(self.data, f, indent=1)
+
+    @property
+    def device(self) -> str:
+        """The device in words, e.g. 'NVIDIA H200' or 'AMD EPYC (2 threads)'."""
+        info = self.data['device']
+        if info.get('type') == 'cuda':
+            return info['gpu']
+        threads = info['threads']
+        return f'{info["cpu"]} ({threads} thread{"s" if threads != 1 else ""})'
+
+    @property
+    def correction(self) -> tuple[float, float]:
+        """``(a, b)``: a path's latency is ``a * sum of its blocks + b`` ms."""
+        stored = self.data.get('correction')
+        return (1., 0.) if stored is None else (stored['a'], stored['b'])
+
+    def set_correction(self, a: float, b: float, **record) -> None:
+        """Store a fitted correction, with ``record`` saying how it was fitted."""
+        self.data['correction'] = dict(a=float(a), b=float(b), **record)
+
+    def parts_ms(self, path: Sequence[Sequence[int]]) -> float:
+        """The plain sum: the fixed parts and the path's blocks."""
+        total = self.data['fixed_ms']['first'] + self.data['fixed_ms']['last']
+        for stage_ms, ops in zip(self.data['layer_ms'], path):
+            for layer_ms, op in zip(stage_ms, ops):
+                total += layer_ms[op]
+        return total
+
+    def latency_ms(self, path: Sequence[Sequence[int]]) -> float:
+        """The predicted latency of a path, corrected."""
+        a, b = self.correction
+        return a * self.parts_ms(path) + b
+
+    def latency_range_ms(self) -> tuple[float, float]:
+        """Predicted latency of the fastest and the slowest path."""
+        fastest = [[min(range(len(ops)), key=ops.__getitem__) for ops in stage]
+                   for stage in self.data['layer_ms']]
+        slowest = [[max(range(len(ops)), key=ops.__getitem__) for ops in stage]
+                   for stage in self.data['layer_ms']]
+        return tuple(sorted((self.latency_ms(fastest), self.latency_ms(slowest))))
+
+    def check_matches(self, supernet: CreamSuperNet) -> None:
+        """Refuse a table built for another space or depths: its entries
+        would price other blocks."""
+        data = self.data
+        if (data['space'], list(data['ops'])) != (supernet.space.name, list(supernet.space.ops)):
+            raise ConfigError(
+                f'{self.source} was built for search space {data["space"]!r} (ops '
+                f'{", ".join(data["ops"])}), but the supernet is of space '
+                f'{supernet.space.name!r} (ops {", ".join(supernet.space.ops)}): build a '
+                'table for it with tools/analysis_tools/latency_table.py')
+        self.check_layout(supernet.depths, len(supernet.space.ops))
+
+    def check_layout(self, depths: Sequence[int], num_ops: int) -> None:
+        """Refuse a table of other depths or another number of ops."""
+        if list(self.data['depths']) != list(depths) or len(self.data['ops']) != num_ops:
+            raise ConfigError(
+                f'{self.source} was built for a supernet of depths {self.data["depths"]} '
+                f'with {len(self.data["ops"])} ops, but the supernet has depths '
+                f'{list(depths)} with {num_ops} ops: build a table for it with '
+                'tools/analysis_tools/latency_table.py')

@@ -1,0 +1,49 @@
+"""Measure the latency table of a search's supernet on this machine: every
+candidate block, and the fixed stem, first and last blocks and head, each on
+the input size it sees, as the median of --repeats calls after --warmup.
+
+    python tools/analysis_tools/latency_table.py CONFIG --out table.json \\
+        [--device cpu|cuda] [--batch 1] [--threads N] [--shape 224 | --shape H W] \\
+        [--dtype float32] [--repeats 50] [--warmup 10] [--cfg-options ...]
+
+CONFIG is a search config: its model.supernet is measured. The table prices
+one device, thread count, batch, input size and dtype, and records them. At
+detection sizes (--shape 640 640) it prices the backbone as it runs inside a
+detector (with the classification head, a small fixed part). A search keeps
+to a latency budget with constraint=dict(latency_ms=(low, high),
+table='table.json'); benchmark_latency_table.py measures how well the table
+predicts whole networks.
+"""
+import torch
+
+from cream_det.cli import add_cfg_options, load_config, parser_for, user_errors
+from cream_det.latency import LatencyTable, build_latency_table, search_supernet
+
+if __name__ == '__main__':
+    parser = parser_for(__doc__)
+    parser.add_argument('config', help='search config')
+    parser.add_argument('--out', required=True, help='the table file to write (JSON)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--threads', type=int,
+                        help="torch's CPU threads while timing (default: torch's default)")
+    parser.add_argument('--shape', type=int, nargs='+', metavar='SIZE',
+                        help="input size: S (S x S) or H W (default: the supernet's resolution)")
+    parser.add_argument('--dtype', default='float32', choices=['float32', 'float16', 'bfloat16'])
+    parser.add_argument('--repeats', type=int, default=50, help='timed calls per block')
+    parser.add_argument('--warmup', type=int, default=10, help='untimed calls first')
+    add_cfg_options(parser)
+    args = parser.parse_args()
+    if args.shape is not None and len(args.shape) not in (1, 2):
+        parser.error('--shape: give S or H W')
+    shape = None if args.shape is None else (args.shape * 2)[:2]
+    with user_errors():
+        table = LatencyTable.from_dict(build_latency_table(
+            search_supernet(load_config(args.config, args.cfg_options)), args.device,
+            args.batch, shape, args.threads, args.repeats, args.warmup,
+            getattr(torch, args.dtype)))
+    table.save(args.out)
+    low, high = table.latency_range_ms()
+    height, width = table.data['shape']
+    print(f'wrote {args.out}: {table.device}, batch {args.batch}, {height}x{width}, '
+          f'{args.dtype}; its paths span {low:.2f}-{high:.2f} ms')
