@@ -20,6 +20,7 @@ import glob
 import json
 import os.path as osp
 import re
+import statistics
 import subprocess
 import sys
 
@@ -112,8 +113,11 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
     with open(osp.join(ROOT, arch_file)) as f:
         arch = json.load(f)
     # The board in a cloud of 10 sampled paths (tools/analysis_tools/plot_board.py draws 30).
-    board_picture = osp.relpath(plot_board_of(osp.join(ROOT, search_dir), num_paths=10), ROOT)
+    pictured = plot_board_of(osp.join(ROOT, search_dir), num_paths=10)
+    board_picture = osp.relpath(pictured['board'], ROOT)
     print(f'board picture: {board_picture}')
+    uniform = statistics.mean(p['held_out_top1'] for p in pictured['data']['cloud'])
+    chosen_top1 = pictured['data']['chosen']['held_out_top1']
 
     print('\n== 2. Pretraining the chosen child on Fashion-MNIST')
     run_tool('tools/train.py', PRETRAIN, '--work-dir', pretrain_dir,
@@ -153,6 +157,8 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
         board = board_summary(json.load(f)['entries'])
     print(f'the board         {board}; constraint {arch.get("constraint", "none")}; '
           f'picture {board_picture}')
+    print(f'held-out top-1    the chosen path {chosen_top1:.2f} % against {uniform:.2f} %, the '
+          'mean of 10 paths drawn uniformly within the constraint (supernet weights)')
     print(f'classification    top-1 {top1:.2f} % on the 10,000 Fashion-MNIST test images '
           f'(EMA weights; {pretrained})')
     print(f'detection         bbox mAP {trained_map:.3f} at score 0.05; at score 0: '

@@ -45,8 +45,8 @@ def test_board_and_training_pictures(searched, tmp_path):
     # The main job's call after its search: board.png alone.
     again = plot_board_of(str(searched), num_paths=1, out=str(tmp_path / 'b.png'),
                           calib_batches=1)
-    assert again == str(tmp_path / 'b.png')
-    _image_of(again, BOARD_FIGSIZE)
+    assert again['board'] == str(tmp_path / 'b.png') and len(again['data']['cloud']) == 1
+    _image_of(again['board'], BOARD_FIGSIZE)
     # The board's warm-up: its keys appear in the log only once it holds a path.
     records = read_scalars([str(p) for p in searched.glob('*/vis_data/scalars.json')])
     assert 'board_best' not in records[0] and 'board_best' in records[-1]

@@ -360,15 +360,14 @@ def plot_search(work_dir: str, out_dir: Optional[str] = None, num_paths: int = 3
 
 def plot_board_of(work_dir: str, num_paths: int = 30, out: Optional[str] = None,
                   calib_batches: int = 10, checkpoint: Optional[str] = None,
-                  config: Optional[str] = None, seed: int = 0) -> str:
+                  config: Optional[str] = None, seed: int = 0) -> dict:
     """``board.png`` of a finished search (to ``out``, default in the work
     dir), for a job that wants the picture after its search; returns its
-    path."""
+    path (``board``) and the numbers behind it (``data``)."""
     _check_counts(num_paths, calib_batches)
     files = search_files(work_dir, config, checkpoint)
     files['work_dir'] = work_dir
     out = out or osp.join(work_dir, 'board.png')
     if osp.dirname(out):
         os.makedirs(osp.dirname(out), exist_ok=True)
-    _board_png(files, out, num_paths, calib_batches, seed)
-    return out
+    return dict(board=out, data=_board_png(files, out, num_paths, calib_batches, seed))
