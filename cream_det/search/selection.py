@@ -96,11 +96,16 @@ def arch_hook_cfg(cfg) -> dict:
                 {})
 
 
+def held_out_cfg(cfg) -> Optional[dict]:
+    """The search config's held-out loader: the arch hook's, else ``held_out_dataloader``."""
+    return arch_hook_cfg(cfg).get('held_out') or cfg.get('held_out_dataloader')
+
+
 def searched_model(cfg, checkpoint: str) -> tuple:
     """A search's model with a checkpoint's plain weights (as the hook
     scores them at the end of a run) and its (calibration, held-out)
     loaders, (None, None) without a held-out loader in the config."""
-    held_out = arch_hook_cfg(cfg).get('held_out') or cfg.get('held_out_dataloader')
+    held_out = held_out_cfg(cfg)
     model = MODELS.build(cfg.model)
     load_weights(model, checkpoint, ema=False)
     loaders = (None, None)
@@ -116,7 +121,7 @@ def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[st
     given; write ``arch.json`` and ``board.json`` to ``out_dir``."""
     hook = arch_hook_cfg(cfg)
     rule = rule or hook.get('rule', 'official')
-    check_rule(rule, hook.get('held_out') or cfg.get('held_out_dataloader'))
+    check_rule(rule, held_out_cfg(cfg))
     model, loaders = searched_model(cfg, checkpoint)
     arch, entries = choose_arch(model, rule, *loaders,
                                 calib_batches or hook.get('calib_batches', 20))
