@@ -20,6 +20,8 @@ on whole children by ``tools/analysis_tools/benchmark_latency_table.py
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os.path as osp
 import platform
@@ -74,6 +76,31 @@ def measure_latency(fn: Callable[[], object], repeats: int = 50, warmup: int = 1
     return statistics.median(times)
 
 
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def pin_allocator() -> bool:
+    """Fix glibc's malloc thresholds for the rest of the process, so that a
+    network's time is its steady state whatever ran before it.
+
+    By default glibc moves its mmap and trim thresholds as memory is freed,
+    and a network run after others may keep returning its large activations
+    to the system and faulting them back in on every call: measured here,
+    whole children with expansion-6 blocks took 27-30 ms timed in turns with
+    others and 22-24 ms timed alone (a 1.44 against a 1.19 ratio to their
+    table sums), and the error of the table's prediction came out of that.
+    Pinned, both are 22-24 ms. (torch's CPU allocator caches nothing; a
+    deployment that runs one network alone sees the steady state.) Returns
+    whether it could: False off glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c'))
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+                    and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError, TypeError):
+        return False
+
+
 def cpu_model() -> str:
     """The CPU's marketing name, as /proc/cpuinfo gives it."""
     if osp.isfile('/proc/cpuinfo'):
@@ -113,6 +140,7 @@ def build_latency_table(supernet: CreamSuperNet, device='cpu', batch: int = 1,
     if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
         raise ConfigError(f'device={device!r}: this machine has no CUDA GPU')
     num_layers, num_ops = sum(supernet.depths), len(supernet.space.ops)
+    allocator = 'glibc, thresholds pinned' if pin_allocator() else 'default'
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -150,8 +178,8 @@ def build_latency_table(supernet: CreamSuperNet, device='cpu', batch: int = 1,
     return dict(device=info, dtype=str(dtype).replace('torch.', ''), batch=batch,
                 shape=[height, width], repeats=repeats, warmup=warmup, space=supernet.space.name,
                 ops=list(supernet.space.ops), depths=list(supernet.depths),
-                resolution=supernet.resolution, input_shapes=shapes, fixed_ms=fixed_ms,
-                layer_ms=layer_ms, correction=None)
+                resolution=supernet.resolution, allocator=allocator, input_shapes=shapes,
+                fixed_ms=fixed_ms, layer_ms=layer_ms, correction=None)
 
 
 def search_supernet(cfg) -> CreamSuperNet:
@@ -260,6 +288,44 @@ class LatencyTable:
         slowest = [[max(range(len(ops)), key=ops.__getitem__) for ops in stage]
                    for stage in self.data['layer_ms']]
         return tuple(sorted((self.latency_ms(fastest), self.latency_ms(slowest))))
+
+    def runs_here(self) -> bool:
+        """Whether this machine is the table's device (same CPU model, or same GPU)."""
+        info = self.data['device']
+        if info['type'] == 'cuda':
+            return torch.cuda.is_available() and torch.cuda.get_device_name() == info['gpu']
+        return cpu_model() == info['cpu']
+
+    def time_networks(self, networks: Sequence[torch.nn.Module], rounds: int = 3,
+                      repeats: int = 10, warmup: int = 10) -> list[float]:
+        """Milliseconds of each whole network, run as the table was measured
+        (device, thread count, batch, input size, dtype): in turns, ``rounds``
+        times the median of ``repeats`` calls after ``warmup`` calls, so that a
+        slow spell of a shared machine falls on all alike; a network's
+        latency is the median of its rounds. The allocator is pinned
+        (:func:`pin_allocator`) as it was for the table."""
+        if not self.runs_here():
+            raise ConfigError(f'{self.source} was measured on {self.device}; this machine '
+                              f'is not that device ({cpu_model()}'
+                              f'{", no CUDA GPU" if not torch.cuda.is_available() else ""})')
+        data = self.data
+        device = 'cuda' if data['device']['type'] == 'cuda' else 'cpu'
+        dtype = getattr(torch, data['dtype'])
+        pin_allocator()
+        networks = [net.to(device=device, dtype=dtype).eval() for net in networks]
+        x = torch.randn(data['batch'], 3, *data['shape'], device=device, dtype=dtype)
+        times = [[] for _ in networks]
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(data['device']['threads'])
+        try:
+            with torch.no_grad():
+                for _ in range(rounds):
+                    for net, net_times in zip(networks, times):
+                        net_times.append(
+                            measure_latency(lambda: net(x), repeats, warmup, device) * 1e3)
+        finally:
+            torch.set_num_threads(previous_threads)
+        return [statistics.median(t) for t in times]
 
     def check_matches(self, supernet: CreamSuperNet) -> None:
         """Refuse a table built for another space or depths: its entries
