@@ -30,6 +30,7 @@ from .selection import searched_model
 DPI = 100
 BOARD_FIGSIZE = (12., 4.8)     # inches: two panels side by side
 TRAINING_FIGSIZE = (8., 8.4)   # inches: three panels stacked
+PARETO_FIGSIZE = (8., 5.)      # inches
 RUN_DIR = re.compile(r'\d{8}_\d{6}')
 
 
@@ -233,6 +234,46 @@ def plot_board(data: dict, out: str, chosen: Optional[dict] = None, budget=None,
     axes[0][1].set_title('what the paths are worth', fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(out, dpi=DPI)
+    return out
+
+
+def plot_budgets(result: dict, out: str) -> str:
+    """``pareto.png`` of :func:`~.budgets.select_for_budgets`: estimated
+    (held-out) top-1 against predicted latency (FLOPs without a table) of
+    every candidate scored (grey), their Pareto front, each budget (dashed)
+    and the path chosen for it (star)."""
+    fig, axes = _figure(PARETO_FIGSIZE)
+    ax = axes[0][0]
+    by_latency = all('latency_ms' in c for c in result['candidates'])
+    x_of = (lambda c: c['latency_ms']) if by_latency else (lambda c: c['flops'] / 1e6)
+    unit = 'ms' if by_latency else 'MFLOPs'
+    points = sorted((x_of(c), c['held_out_top1']) for c in result['candidates'])
+    ax.scatter(*zip(*points), s=18, color='0.6', alpha=0.8,
+               label=f'{len(points)} candidates scored')
+    front, best = [], float('-inf')
+    for x, top1 in points:  # sorted by cost: a point is on the front if it beats all cheaper
+        if top1 > best:
+            front.append((x, top1))
+            best = top1
+    ax.step(*zip(*front), where='post', color='tab:blue', lw=1, label='Pareto front')
+    for i, chosen in enumerate(result['budgets']):
+        color = f'C{i + 1}'
+        if result['measure'] == 'latency_ms' or not by_latency:
+            ax.axvline(chosen['budget'], color=color, ls='--', lw=1)
+        ax.scatter([x_of(chosen)], [chosen['held_out_top1']], marker='*', s=240, color=color,
+                   edgecolor='k', lw=0.8, zorder=4,
+                   label=f'budget {chosen["budget"]:g} '
+                   f'{"ms" if result["measure"] == "latency_ms" else "MFLOPs"}: '
+                   f'{chosen["arch"]}')
+    device = next((c['latency_device'] for c in result['candidates'] if 'latency_device' in c),
+                  None)
+    ax.set(xlabel=f'predicted latency ({unit}) on {device}' if by_latency else 'MFLOPs',
+           ylabel='estimated top-1 (%): held-out, inherited weights, BN recalibrated',
+           title='one supernet, many budgets')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='lower right')
     fig.tight_layout()
     fig.savefig(out, dpi=DPI)
     return out

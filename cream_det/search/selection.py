@@ -13,23 +13,32 @@ from mmengine.runner import Runner
 from ..arch import Arch
 from ..checkpoint import load_weights
 from ..errors import ConfigError
+from ..latency import LatencyTable
+from .budgets import predicted_latency
 from .evaluation import calibration_loader, path_accuracy
 
 RULES = ('official', 'held_out')
 
 
 def choose_arch(model, rule: str = 'official', calib_loader=None, eval_loader=None,
-                calib_batches: int = 20, logger=None) -> tuple[Arch, list[dict]]:
+                calib_batches: int = 20, logger=None,
+                table: Optional[LatencyTable] = None) -> tuple[Arch, list[dict]]:
     """The chosen arch (its meta says how) and the board's entries.
 
     'official' takes the top of the board by training prec@1; with loaders,
     every board path within the FLOPs budget is also scored on held-out
     images (BatchNorm recalibrated), and 'held_out' takes the best of them.
     Under a ``constraint`` both consider only the entries it admits (all of
-    them, unless the board was filled under another one).
+    them, unless the board was filled under another one). Entries and arch
+    carry their predicted latency on ``table``'s device (by default the
+    constraint's table, if it has one).
     """
     board = model.board
     entries = board.entries()
+    if table is None and model.constraint is not None:
+        table = model.constraint.latency_table
+    for i, entry in enumerate(entries):
+        entry.update(predicted_latency(table, board.path(i)))
     if not entries:
         raise RuntimeError('the search ended with an empty board: train past the '
                            f'warm-up ({model.warmup_iters} iterations) to fill it')
@@ -57,7 +66,8 @@ def choose_arch(model, rule: str = 'official', calib_loader=None, eval_loader=No
         flops=entries[chosen]['flops'], params=entries[chosen]['params'],
         rule=rule, board_entry=chosen, board_prec1=entries[chosen]['prec1'],
         official_choice=entries[official]['arch'],
-        held_out_choice=entries[best]['arch'] if best is not None else None)
+        held_out_choice=entries[best]['arch'] if best is not None else None,
+        **predicted_latency(table, board.path(chosen)))
     if model.constraint is not None:
         arch.meta['constraint'] = str(model.constraint)
     return arch, entries
@@ -115,16 +125,18 @@ def searched_model(cfg, checkpoint: str) -> tuple:
 
 
 def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[str] = None,
-                           calib_batches: Optional[int] = None) -> Arch:
+                           calib_batches: Optional[int] = None,
+                           table: Optional[LatencyTable] = None) -> Arch:
     """Redo the choice from a search config and any of its checkpoints, with
     the config's CreamArchHook settings unless ``rule``/``calib_batches`` are
-    given; write ``arch.json`` and ``board.json`` to ``out_dir``."""
+    given; write ``arch.json`` and ``board.json`` to ``out_dir``, priced on
+    ``table``'s device when given."""
     hook = arch_hook_cfg(cfg)
     rule = rule or hook.get('rule', 'official')
     check_rule(rule, held_out_cfg(cfg))
     model, loaders = searched_model(cfg, checkpoint)
     arch, entries = choose_arch(model, rule, *loaders,
-                                calib_batches or hook.get('calib_batches', 20))
+                                calib_batches or hook.get('calib_batches', 20), table=table)
     arch.meta['checkpoint'] = checkpoint
     write_choice(out_dir, arch, entries)
     return arch
