@@ -98,7 +98,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
                               'MLU or MUSA) only, and this machine has none; train without '
                               '--amp')
         _use_amp(cfg.optim_wrapper)
-    if args.amp:
+    if args.amp and cfg.get('test_dataloader') is not None:
+        # (a config without a test loop must not gain a test_cfg: mmengine
+        # refuses a test_cfg without a test_dataloader)
         cfg.setdefault('test_cfg', {})['fp16'] = True
     if args.launcher != 'none':
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))

@@ -202,6 +202,25 @@ def test_amp_without_a_gpu_stops_with_a_clear_message(tmp_path):
     assert "--amp: mmengine's AmpOptimWrapper trains on a GPU" in run.stderr
 
 
+def test_amp_on_a_gpu_keeps_a_search_config_without_a_test_loop_valid(monkeypatch):
+    """Seen on an H200: --amp gave the search config a test_cfg, which
+    mmengine refuses without a test_dataloader."""
+    from types import SimpleNamespace
+
+    from cream_det import cli
+    monkeypatch.setattr(cli, 'get_device', lambda: 'cuda')
+    root = osp.join(osp.dirname(__file__), '..')
+    args = SimpleNamespace(config=osp.join(root, 'configs', 'cream',
+                                           'cream-search_fashion-mnist.py'),
+                           cfg_options=None, launcher='none', work_dir=None, resume=None,
+                           amp=True)
+    cfg = cli.config_from_args(args)
+    assert cfg.optim_wrapper.supernet.type == cfg.optim_wrapper.meta.type == 'AmpOptimWrapper'
+    assert cfg.get('test_cfg') is None and cfg.get('test_dataloader') is None
+    args.config = osp.join(root, 'configs', 'cream', 'cream_fashion-mnist.py')
+    assert cli.config_from_args(args).test_cfg.fp16 is True
+
+
 # -- 6. a budget that binds -------------------------------------------------------
 def test_every_drawn_path_lies_within_the_constraint():
     model = _model(constraint=dict(flops=(0.25, 0.26)))
