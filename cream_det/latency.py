@@ -38,6 +38,7 @@ from .models.common import inner_args
 
 # What a table file must hold to be read (see build_latency_table).
 REQUIRED_KEYS = ('device', 'space', 'ops', 'depths', 'fixed_ms', 'layer_ms')
+FIXED_PARTS = ('first', 'last', 'head')
 
 
 def measure_latency(fn: Callable[[], object], repeats: int = 50, warmup: int = 10,
@@ -124,19 +125,26 @@ def device_info(device) -> dict:
 def build_latency_table(supernet: CreamSuperNet, device='cpu', batch: int = 1,
                         shape: Optional[Sequence[int]] = None, threads: Optional[int] = None,
                         repeats: int = 50, warmup: int = 10, dtype: torch.dtype = torch.float32,
-                        progress: bool = True,
+                        rounds: int = 3, progress: bool = True,
                         timer: Optional[Callable[[], float]] = None) -> dict:
     """Time every candidate of every searchable layer of ``supernet`` on
-    ``device``, and its fixed parts: the stem and first block, and the last
-    block and head. ``shape`` is the input's (H, W), by default the
+    ``device``, and its fixed parts: the stem and first block (``first``),
+    the last block (``last``) and the head (``head``; a detection backbone
+    stops before it). ``shape`` is the input's (H, W), by default the
     supernet's resolution; ``threads`` sets torch's CPU threads while timing.
 
+    Every part is timed once a round, in turns, and an entry is the median
+    of its ``rounds``: a shared machine's slow spell of a few seconds then
+    inflates no block alone (timed in one pass, the fastest path of the
+    (0, 600) space at 224 came out between 15.2 and 18.8 ms, build to build).
+
     Returns a JSON-ready dict: the device (:func:`device_info`), what was
-    timed, ``fixed_ms`` (``first``, ``last``) and ``layer_ms[stage][layer][op]``
-    in milliseconds, and the input shape each block saw."""
+    timed, ``fixed_ms`` (``first``, ``last``, ``head``) and
+    ``layer_ms[stage][layer][op]`` in milliseconds, and the input shape
+    each block saw."""
     height, width = shape or (supernet.resolution, supernet.resolution)
-    if batch < 1:
-        raise ConfigError(f'batch={batch}: expected at least 1')
+    if batch < 1 or rounds < 1:
+        raise ConfigError(f'batch={batch}, rounds={rounds}: expected at least 1 of each')
     if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
         raise ConfigError(f'device={device!r}: this machine has no CUDA GPU')
     num_layers, num_ops = sum(supernet.depths), len(supernet.space.ops)
@@ -145,41 +153,44 @@ def build_latency_table(supernet: CreamSuperNet, device='cpu', batch: int = 1,
     if threads is not None:
         torch.set_num_threads(threads)
     info = device_info(device)
-    bar = ProgressBar(2 + num_layers * num_ops) if progress else None
-
-    def time_ms(fn, x):
-        ms = measure_latency(lambda: fn(x), repeats, warmup, device, timer) * 1e3
-        if bar is not None:
-            bar.update()
-        return ms
-
     try:
         with torch.no_grad():
             first_input = torch.randn(batch, 3, height, width, device=device, dtype=dtype)
-            shapes, layer_ms = None, [[[0.] * num_ops for _ in range(d)] for d in supernet.depths]
-            for op in range(num_ops):
-                child = supernet.export_child(supernet.split_path([op] * num_layers))
-                child = child.to(device=device, dtype=dtype).eval()
-                if shapes is None:  # every op of a layer sees the same shape
-                    shapes = _input_shapes(child, first_input)
-                    fixed_ms = dict(
-                        first=time_ms(lambda x: child.blocks[0](child.forward_stem(x)),
-                                      first_input),
-                        last=time_ms(lambda x: child.forward_head(child.blocks[-1](x)),
-                                     _like(first_input, shapes['last'])))
-                for s, stage in enumerate(child.blocks[1:-1]):
-                    for layer, block in enumerate(stage):
-                        layer_ms[s][layer][op] = time_ms(
-                            block, _like(first_input, shapes['layers'][s][layer]))
+            children = [supernet.export_child(supernet.split_path([op] * num_layers))
+                        .to(device=device, dtype=dtype).eval() for op in range(num_ops)]
+            child = children[0]
+            shapes = _input_shapes(child, first_input)  # every op of a layer sees the same
+            # (where its time goes, the part, its input)
+            parts = [(('first',), lambda x: child.blocks[0](child.forward_stem(x)), first_input),
+                     (('last',), child.blocks[-1], _like(first_input, shapes['last'])),
+                     (('head',), child.forward_head, _like(first_input, shapes['head']))]
+            for s, stage_shapes in enumerate(shapes['layers']):
+                for layer, layer_shape in enumerate(stage_shapes):
+                    x = _like(first_input, layer_shape)
+                    parts += [((s, layer, op), c.blocks[1 + s][layer], x)
+                              for op, c in enumerate(children)]
+            bar = ProgressBar(rounds * len(parts)) if progress else None
+            times = {key: [] for key, _, _ in parts}
+            for _ in range(rounds):
+                for key, block, x in parts:
+                    times[key].append(
+                        measure_latency(lambda: block(x), repeats, warmup, device, timer) * 1e3)
+                    if bar is not None:
+                        bar.update()
     finally:
         torch.set_num_threads(previous_threads)
-    if bar is not None:
+    if progress:
         bar.file.write('\n')
+    ms = {key: statistics.median(t) for key, t in times.items()}
+    layer_ms = [[[ms[(s, layer, op)] for op in range(num_ops)] for layer in range(depth)]
+                for s, depth in enumerate(supernet.depths)]
     return dict(device=info, dtype=str(dtype).replace('torch.', ''), batch=batch,
-                shape=[height, width], repeats=repeats, warmup=warmup, space=supernet.space.name,
-                ops=list(supernet.space.ops), depths=list(supernet.depths),
-                resolution=supernet.resolution, allocator=allocator, input_shapes=shapes,
-                fixed_ms=fixed_ms, layer_ms=layer_ms, correction=None)
+                shape=[height, width], repeats=repeats, warmup=warmup, rounds=rounds,
+                space=supernet.space.name, ops=list(supernet.space.ops),
+                depths=list(supernet.depths), resolution=supernet.resolution,
+                allocator=allocator, input_shapes=shapes,
+                fixed_ms=dict(first=ms[('first',)], last=ms[('last',)], head=ms[('head',)]),
+                layer_ms=layer_ms, correction=None)
 
 
 def search_supernet(cfg) -> CreamSuperNet:
@@ -201,6 +212,7 @@ def _input_shapes(child: torch.nn.Module, x: torch.Tensor) -> dict:
             shapes['layers'][-1].append(list(x.shape))
             x = block(x)
     shapes['last'] = list(x.shape)
+    shapes['head'] = list(child.blocks[-1](x).shape)
     return shapes
 
 
@@ -223,6 +235,10 @@ class LatencyTable:
                 len(ops) != len(data['ops']) for stage in data['layer_ms'] for ops in stage):
             raise ConfigError(f'{source}: its layer_ms do not have the layout of depths '
                               f'{data["depths"]} and ops {data["ops"]}')
+        if set(data['fixed_ms']) != set(FIXED_PARTS):
+            raise ConfigError(f'{source}: its fixed_ms are {sorted(data["fixed_ms"])}, not '
+                              f'{list(FIXED_PARTS)}: a table of an older version; measure it '
+                              'again with tools/analysis_tools/latency_table.py')
 
     @classmethod
     def load(cls, path: str) -> 'LatencyTable':
@@ -270,16 +286,37 @@ class LatencyTable:
 
     def parts_ms(self, path: Sequence[Sequence[int]]) -> float:
         """The plain sum: the fixed parts and the path's blocks."""
-        total = self.data['fixed_ms']['first'] + self.data['fixed_ms']['last']
-        for stage_ms, ops in zip(self.data['layer_ms'], path):
-            for layer_ms, op in zip(stage_ms, ops):
-                total += layer_ms[op]
-        return total
+        fixed = self.data['fixed_ms']
+        return fixed['first'] + self._layers_ms(path) + fixed['last'] + fixed['head']
 
     def latency_ms(self, path: Sequence[Sequence[int]]) -> float:
         """The predicted latency of a path, corrected."""
         a, b = self.correction
         return a * self.parts_ms(path) + b
+
+    def backbone_ms(self, path: Sequence[Sequence[int]], out_indices: Sequence[int]) -> float:
+        """The predicted latency of a detection backbone with this path and
+        ``out_indices`` (0: the first block, then one per stage, then the
+        last block): what runs up to its deepest output, no head, corrected
+        as a whole network. The path may be shallower than the table's
+        supernet (a published arch): each stage's first layers are priced."""
+        deepest = max(out_indices)
+        stages = [ops for s, ops in enumerate(path) if s + 1 <= deepest]
+        fixed = self.data['fixed_ms']
+        total = fixed['first'] + self._layers_ms(stages)
+        if deepest > len(path):
+            total += fixed['last']
+        a, b = self.correction
+        return a * total + b
+
+    def _layers_ms(self, path: Sequence[Sequence[int]]) -> float:
+        deeper = [s for s, (ops, depth) in enumerate(zip(path, self.data['depths']))
+                  if len(ops) > depth]
+        if deeper or len(path) > len(self.data['depths']):
+            raise ConfigError(f'{self.source} prices depths up to {self.data["depths"]}; the '
+                              f'path has {[len(ops) for ops in path]}')
+        return sum(layer_ms[op] for stage_ms, ops in zip(self.data['layer_ms'], path)
+                   for layer_ms, op in zip(stage_ms, ops))
 
     def latency_range_ms(self) -> tuple[float, float]:
         """Predicted latency of the fastest and the slowest path."""

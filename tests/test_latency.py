@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from cream_det import CreamSuperNet
+from cream_det import Arch, CreamNet, CreamSuperNet
 from cream_det.cost import CostTable
 from cream_det.errors import ConfigError, MissingFileError
 from cream_det.latency import LatencyTable, build_latency_table, measure_latency
@@ -98,11 +98,11 @@ def test_the_table_records_what_it_timed_and_the_shape_each_block_saw(data):
     assert (data['dtype'], data['batch'], data['shape']) == ('float32', 1, [32, 32])
     assert (data['space'], data['depths'], data['resolution']) == ('tiny-test', DEPTHS, 32)
     assert data['input_shapes'] == dict(
-        first=[1, 3, 32, 32], last=[1, 24, 1, 1],
+        first=[1, 3, 32, 32], last=[1, 24, 1, 1], head=[1, 32, 1, 1],
         layers=[[[1, 8, 16, 16]], [[1, 8, 8, 8], [1, 16, 4, 4]], [[1, 16, 4, 4]],
                 [[1, 16, 2, 2]], [[1, 24, 2, 2]]])
     assert [len(stage) for stage in data['layer_ms']] == DEPTHS
-    assert data['correction'] is None
+    assert data['correction'] is None and data['rounds'] == 3
 
 
 def test_each_entry_is_its_blocks_time(supernet, data):
@@ -112,8 +112,10 @@ def test_each_entry_is_its_blocks_time(supernet, data):
     flat = [ms for stage in data['layer_ms'] for ops in stage for ms in ops]
     params = [n for stage in cost.layer_params for ops in stage for n in ops]
     assert flat == pytest.approx([n * MS_PER_PARAM for n in params])
-    fixed = data['fixed_ms']['first'] + data['fixed_ms']['last']
-    assert fixed == pytest.approx(cost.fixed_params * MS_PER_PARAM)
+    fixed = data['fixed_ms']
+    assert fixed['first'] + fixed['last'] + fixed['head'] == pytest.approx(
+        cost.fixed_params * MS_PER_PARAM)
+    assert min(fixed.values()) > 0
 
 
 def test_other_sizes_and_batches_are_timed_at_their_shapes():
@@ -128,13 +130,40 @@ def test_a_path_costs_the_sum_of_its_blocks(supernet, data):
     cost = CostTable(supernet)
     for _ in range(5):
         path = supernet.sample_path(generator)
-        by_hand = data['fixed_ms']['first'] + data['fixed_ms']['last'] + sum(
+        by_hand = sum(data['fixed_ms'].values()) + sum(
             data['layer_ms'][s][layer][op] for s, ops in enumerate(path)
             for layer, op in enumerate(ops))
         assert table.latency_ms(path) == pytest.approx(by_hand)
         assert table.latency_ms(path) == pytest.approx(cost.params(path) * MS_PER_PARAM)
     every = [table.latency_ms(p) for p in _all_paths(supernet)]
     assert table.latency_range_ms() == pytest.approx((min(every), max(every)))
+
+
+def test_a_detection_backbone_costs_what_it_runs(supernet, data):
+    """backbone_ms prices the blocks up to the deepest output, no head, of
+    paths as deep as the table's or shallower: checked against mmdet-style
+    CreamNet backbones timed on the same fake clock."""
+    table = LatencyTable.from_dict(data)
+    path = supernet.sample_path(torch.Generator().manual_seed(2))
+    shallower = [ops[:1] for ops in path]
+    for arch_path, out_indices in ((path, (2, 4, 6)), (path, (1, 3)), (shallower, (2, 6))):
+        backbone = CreamNet(Arch.from_path(supernet.space, arch_path, 32),
+                            out_indices=out_indices).eval()
+        clock = ParamClock()
+        handle = torch.nn.modules.module.register_module_forward_hook(clock.hook)
+        try:
+            with torch.no_grad():
+                measured = measure_latency(lambda: backbone(torch.randn(1, 3, 32, 32)),
+                                           repeats=1, warmup=0, timer=clock) * 1e3
+        finally:
+            handle.remove()
+        assert table.backbone_ms(arch_path, out_indices) == pytest.approx(measured)
+    assert table.backbone_ms(path, (2, 4, 6)) == pytest.approx(
+        table.latency_ms(path) - data['fixed_ms']['head'])
+    deeper = [ops * 2 for ops in path]
+    with pytest.raises(ConfigError, match=r'prices depths up to \[1, 2, 1, 1, 1\]; the path '
+                       r'has \[2, 4, 2, 2, 2\]'):
+        table.backbone_ms(deeper, (2, 4, 6))
 
 
 def test_the_correction_and_a_json_round_trip(supernet, data, tmp_path):

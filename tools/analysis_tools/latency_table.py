@@ -1,15 +1,17 @@
 """Measure the latency table of a search's supernet on this machine: every
 candidate block, and the fixed stem, first and last blocks and head, each on
-the input size it sees, as the median of --repeats calls after --warmup.
+the input size it sees, as the median of --repeats calls after --warmup, the
+blocks timed in turns --rounds times and each entry the median of its rounds.
 
     python tools/analysis_tools/latency_table.py CONFIG --out table.json \\
         [--device cpu|cuda] [--batch 1] [--threads N] [--shape 224 | --shape H W] \\
-        [--dtype float32] [--repeats 50] [--warmup 10] [--cfg-options ...]
+        [--dtype float32] [--repeats 50] [--warmup 10] [--rounds 3] [--cfg-options ...]
 
 CONFIG is a search config: its model.supernet is measured. The table prices
 one device, thread count, batch, input size and dtype, and records them. At
 detection sizes (--shape 640 640) it prices the backbone as it runs inside a
-detector (with the classification head, a small fixed part). A search keeps
+detector: the head is timed apart, and LatencyTable.backbone_ms leaves it out
+(tools/analysis_tools/benchmark_detectors.py --table). A search keeps
 to a latency budget with constraint=dict(latency_ms=(low, high),
 table='table.json'); benchmark_latency_table.py measures how well the table
 predicts whole networks.
@@ -32,6 +34,8 @@ if __name__ == '__main__':
     parser.add_argument('--dtype', default='float32', choices=['float32', 'float16', 'bfloat16'])
     parser.add_argument('--repeats', type=int, default=50, help='timed calls per block')
     parser.add_argument('--warmup', type=int, default=10, help='untimed calls first')
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='passes over all blocks, in turns; an entry is their median')
     add_cfg_options(parser)
     args = parser.parse_args()
     if args.shape is not None and len(args.shape) not in (1, 2):
@@ -41,7 +45,7 @@ if __name__ == '__main__':
         table = LatencyTable.from_dict(build_latency_table(
             search_supernet(load_config(args.config, args.cfg_options)), args.device,
             args.batch, shape, args.threads, args.repeats, args.warmup,
-            getattr(torch, args.dtype)))
+            getattr(torch, args.dtype), args.rounds))
     table.save(args.out)
     low, high = table.latency_range_ms()
     height, width = table.data['shape']
