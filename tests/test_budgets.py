@@ -49,6 +49,8 @@ def test_each_budget_gets_the_best_scored_path_within_it(trained, searched):
         within = [c for c in scored if c['flops'] / 1e6 <= best['budget']]
         assert best['flops'] / 1e6 <= best['budget']
         assert best['held_out_top1'] == max(c['held_out_top1'] for c in within)
+        assert not any(c['held_out_top1'] == best['held_out_top1'] and c['flops'] < best['flops']
+                       for c in within)  # of equal estimates, the cheapest
         assert best['candidates'] == len(within) >= 6
     top1 = [best['held_out_top1'] for best in result['budgets']]
     assert top1 == sorted(top1)  # a larger budget never chooses worse

@@ -89,8 +89,9 @@ def select_for_budgets(model, measure: str, budgets: Sequence[float], calib_load
     chosen = []
     for budget, constraint in zip(budgets, constraints):
         within = [info for info in scored.values() if constraint.admits(info['path'])]
-        best = dict(max(within, key=lambda info: info['held_out_top1']), budget=budget,
-                    candidates=len(within),
+        # the best estimate; of equal ones, the cheapest
+        best = dict(max(within, key=lambda info: (info['held_out_top1'], -info[measure])),
+                    budget=budget, candidates=len(within),
                     from_board=sum(info['source'] == 'board' for info in within))
         chosen.append(best)
         if logger is not None:

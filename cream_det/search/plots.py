@@ -262,7 +262,9 @@ def plot_budgets(result: dict, out: str) -> str:
         color = f'C{i + 1}'
         if result['measure'] == 'latency_ms' or not by_latency:
             ax.axvline(chosen['budget'], color=color, ls='--', lw=1)
-        ax.scatter([x_of(chosen)], [chosen['held_out_top1']], marker='*', s=240, color=color,
+        # earlier budgets' stars drawn larger: budgets that chose the same path both show
+        ax.scatter([x_of(chosen)], [chosen['held_out_top1']], marker='*',
+                   s=420 - 100 * min(i, 3), color=color,
                    edgecolor='k', lw=0.8, zorder=4,
                    label=f'budget {chosen["budget"]:g} '
                    f'{"ms" if result["measure"] == "latency_ms" else "MFLOPs"}: '

@@ -14,7 +14,9 @@ each, each after --warmup calls (a child's first calls after another's run
 slow: its weights are out of the caches). Printed:
 the mean absolute percentage error (MAPE) and the share of children within
 +-10 %, of the plain sum of the table's blocks and of its prediction (the
-sum with the table's correction, if it holds one).
+sum with the table's correction, if it holds one), and Kendall's tau between
+predicted and measured (whether the table orders the children as the clock
+does, which is what a latency budget needs).
 
 --fit stores a correction in the table: 'scale' fits measured = a * sum
 (a, the median ratio: a block timed alone, again and again, keeps its
@@ -32,6 +34,7 @@ import statistics
 
 import numpy as np
 import torch
+from scipy.stats import kendalltau
 
 from cream_det.cli import add_cfg_options, load_config, parser_for, user_errors
 from cream_det.errors import ConfigError
@@ -106,7 +109,7 @@ def main():
           f'{args.repeats} calls each:')
     print(f'  plain sum: MAPE {plain[0]:.1f} %, {plain[1]:.0f} % within +-10 %')
     print(f'  prediction (a={a:.3f}, b={b:.3f} ms): MAPE {corrected[0]:.1f} %, '
-          f'{corrected[1]:.0f} % within +-10 %')
+          f'{corrected[1]:.0f} % within +-10 %; Kendall tau {kendalltau(sums, measured)[0]:.2f}')
     if args.fit:
         with user_errors():
             a, b = fit(sums, measured, args.fit)
