@@ -6,12 +6,11 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..arch import Arch
 from ..archs import ArchLike, resolve_arch
-from ..checkpoint import fit_problems, read_checkpoint
-from ..errors import CheckpointError, ConfigError
+from ..checkpoint import read_checkpoint
+from ..errors import ConfigError
 from .common import CreamBase, build_blocks
 
 
@@ -27,16 +26,10 @@ class CreamNet(CreamBase):
         num_classes: classifier outputs (classifier mode only).
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic depth, growing linearly over the blocks.
-        out_indices: if given, the network is a detection backbone and
-            returns the outputs of these top-level block stages: index 0 is
-            the fixed first block (stride 2), 1-5 the searchable stages and 6
-            the fixed last block. For the Cream space: 16/24/40/80/96/192/320
-            channels at strides 2/4/8/16/16/32/32; see ``feature_info``.
-        frozen_stages: -1 freezes nothing, 0 the stem, k the stem and block
-            stages ``0..k-1``: the meaning of mmdet's ResNet and MobileNetV2.
-            (mmdet's EfficientNet counts the stem as stage 0, so there 0
-            freezes nothing and 1 the stem.)
-        norm_eval: keep BatchNorm layers in eval mode while training.
+        out_indices, frozen_stages, norm_eval: the detection backbone, as
+            :class:`~cream_det.models.common.CreamBase` describes. For the
+            Cream space, indices 0-6 give 16/24/40/80/96/192/320 channels at
+            strides 2/4/8/16/16/32/32; see ``feature_info``.
         init_cfg: mmengine init config, e.g. ``dict(type='Pretrained',
             checkpoint=..., prefix='backbone.')``; without it, timm's
             EfficientNet init is used. Whatever loads into the network is
@@ -44,9 +37,6 @@ class CreamNet(CreamBase):
             an error that lists the mismatches (mmengine's Pretrained init
             would otherwise only warn and leave random layers).
     """
-
-    # The classification head; a backbone has none and ignores these keys.
-    HEAD_KEYS = ('conv_head.', 'classifier.')
 
     def __init__(self,
                  arch: Optional[ArchLike] = None,
@@ -59,8 +49,8 @@ class CreamNet(CreamBase):
                  init_cfg=None):
         self.arch = configured_arch(arch, init_cfg)
         space = self.arch.space
-        super().__init__(space, num_classes, drop_rate, with_head=out_indices is None,
-                         init_cfg=init_cfg)
+        super().__init__(space, num_classes, drop_rate, out_indices=out_indices,
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, init_cfg=init_cfg)
         arch_def = ([[space.first_block]]
                     + [[space.block_string(s, layer, op) for layer, op in enumerate(ops)]
                        for s, ops in enumerate(self.arch.stages)]
@@ -68,57 +58,14 @@ class CreamNet(CreamBase):
         stages, out_chs = build_blocks(space.stem_channels, arch_def, drop_path_rate)
         self.blocks = nn.Sequential(*stages)
         self._build_head(out_chs)
-        self.feature_info = [dict(channels=c, stride=s) for c, s in
-                             zip(space.feature_channels(), space.feature_strides())]
-        self.out_indices = None if out_indices is None else tuple(out_indices)
-        if self.out_indices is not None:
-            space.check_out_indices(self.out_indices)
-        if not -1 <= frozen_stages <= len(self.blocks):
-            raise ConfigError(f'frozen_stages={frozen_stages}: expected -1 (none) to '
-                              f'{len(self.blocks)} (stem and every block stage)')
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         self._init_like_official()
         self._freeze_stages()
-        self.register_load_state_dict_pre_hook(_check_state_fits_arch)
-
-    @property
-    def out_channels(self) -> list[int]:
-        """Channels of each returned feature map, for the neck's in_channels."""
-        return [self.feature_info[i]['channels'] for i in self.out_indices]
-
-    def backbone_state_dict(self) -> dict:
-        """The weights a detection backbone of this arch takes: all but the head."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith(self.HEAD_KEYS)}
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.conv_stem, self.bn1, *self.blocks[:self.frozen_stages]]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'CreamNet':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
+        self._check_loads_fit(f'CreamNet ({self.arch}) do not fit its arch')
 
     def forward(self, x: torch.Tensor):
-        x = self.forward_stem(x)
-        if self.out_indices is None:
-            return self.forward_head(self.blocks(x))
-        outs = []
-        for i, stage in enumerate(self.blocks[:max(self.out_indices) + 1]):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        if self.out_indices is not None:
+            return self.forward_features(x, lambda i, h: self.blocks[i](h))
+        return self.forward_head(self.blocks(self.forward_stem(x)))
 
 
 def configured_arch(arch: Optional[ArchLike], init_cfg=None) -> Arch:
@@ -138,17 +85,3 @@ def configured_arch(arch: Optional[ArchLike], init_cfg=None) -> Arch:
                           'as well')
     return resolve_arch(meta['arch'])
 
-
-def _check_state_fits_arch(net: CreamNet, state_dict: dict, prefix: str, *unused) -> None:
-    """Before any load (torch's or mmengine's, strict or not): the keys under
-    ``prefix`` must be exactly this arch's, with its shapes; a backbone drops
-    the head keys of a classification checkpoint."""
-    own = net.state_dict()
-    state = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-    if not net.with_head:
-        for key in [k for k in state if k.startswith(net.HEAD_KEYS)]:
-            del state_dict[prefix + key], state[key]
-    problems = fit_problems(own, state)
-    if problems:
-        raise CheckpointError(f'the weights loaded into CreamNet ({net.arch}) do not fit its '
-                              'arch: ' + '; '.join(problems))
