@@ -273,6 +273,26 @@ def test_latency_budgets_the_space_cannot_meet_are_refused(supernet, data, table
                     constraint=dict(latency_ms=(0, 100), table=table_file))
 
 
+def test_the_latency_config_searches_within_its_budget(tmp_path):
+    """configs/cream/cream-search_fashion-mnist_latency.py, its table and
+    range swapped for a fake-clock table of the embedded supernet."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'cream',
+                                   'cream-search_fashion-mnist_latency.py'))
+    assert set(cfg.model.constraint) == {'latency_ms', 'table'}
+    supernet = CreamSuperNet(**{k: v for k, v in cfg.model.supernet.items() if k != 'type'})
+    table = LatencyTable.from_dict(_fake_table(supernet))
+    table.save(str(tmp_path / 'embedded.json'))
+    every = sorted(table.latency_ms(p) for p in (
+        supernet.split_path(flat) for flat in itertools.product(range(6), repeat=5)))
+    low, high = every[len(every) // 4], every[len(every) // 2]
+    cfg.model.constraint = dict(latency_ms=(low, high), table=str(tmp_path / 'embedded.json'))
+    model = MODELS.build(cfg.model)
+    assert model.constraint.flops_range is None
+    assert all(low <= table.latency_ms(model.sample_path(i)) <= high for i in range(30))
+
+
 # -- 4. the tools ----------------------------------------------------------------------
 def test_the_tools_name_a_missing_table_or_a_config_without_a_supernet():
     tools = osp.join(ROOT, 'tools', 'analysis_tools')
