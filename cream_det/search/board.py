@@ -7,7 +7,7 @@ keeps the same one.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -22,7 +22,9 @@ class PrioritizedBoard(nn.Module):
 
     Each entry keeps the path's prec@1, FLOPs and parameters, the path, a
     slice of the batch it was scored on, the soft output on that slice and the
-    iteration at which it entered. Paths go in and come out in the supernet's
+    iteration at which it entered. With ``slice_size=0`` it keeps no slice
+    (a top1 teacher needs none), and any score where higher is better can
+    stand for prec@1 (the detection search keeps -loss). Paths go in and come out in the supernet's
     form (:data:`~cream_det.arch.OpPath`), and as an :class:`Arch`; the flat
     rows of the buffer stay inside.
 
@@ -59,7 +61,8 @@ class PrioritizedBoard(nn.Module):
 
     @torch.no_grad()
     def insert(self, prec1: float, flops: int, params: int, path: OpPath,
-               inputs: torch.Tensor, logits: torch.Tensor, iteration: int) -> bool:
+               inputs: Optional[torch.Tensor], logits: Optional[torch.Tensor],
+               iteration: int) -> bool:
         """Insert if the rule allows; keep the board sorted and capped."""
         if not self.should_insert(prec1, flops):
             return False
@@ -75,8 +78,9 @@ class PrioritizedBoard(nn.Module):
         self.params[pos] = params
         self.paths[pos] = torch.tensor(flatten_path(path))
         self.entered_at[pos] = iteration
-        self.inputs[pos] = inputs
-        self.soft_outputs[pos] = F.softmax(logits.float(), dim=1)
+        if inputs is not None:
+            self.inputs[pos] = inputs
+            self.soft_outputs[pos] = F.softmax(logits.float(), dim=1)
         self.size.fill_(min(n + 1, self.pool_size))
         return True
 

@@ -13,24 +13,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine import dist
-from mmengine.model import BaseModel
 from mmengine.registry import MODEL_WRAPPERS, MODELS
 from torch.func import functional_call
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..archs import resolve_arch
 from ..cost import CostTable
 from ..errors import ConfigError
 from ..models import CreamSuperNet
 from ..models.batch_norm import bn_stats_frozen, ghost_batches
 from ..models.common import inner_args
 from .board import PrioritizedBoard
-from .constraint import Constraint
+from .path_search import OFFICIAL_PRE_PROB, PathSearch, tracked_batch_norms
 
-# The sampling probabilities of k3e4 k3e6 k5e4 k5e6 k7e4 k7e6 in the paper
-# and the official train.yaml (the released code does not apply them).
-OFFICIAL_PRE_PROB = (0.05, 0.2, 0.05, 0.5, 0.05, 0.15)
-SAMPLING_MODES = ('released', 'pre_prob', 'even', 'teacher', 'fixed')
 PICK_METHODS = ('meta', 'top1')
 # The wrapper whose learning rate the look-ahead takes, per option.
 LOOKAHEAD_LRS = dict(student='supernet', meta='meta')
@@ -58,7 +51,7 @@ class MetaMatchingNetwork(nn.Module):
 
 
 @MODELS.register_module()
-class CreamSearch(BaseModel):
+class CreamSearch(PathSearch):
     """Prioritized-path supernet training.
 
     Args:
@@ -120,8 +113,6 @@ class CreamSearch(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if sampling not in SAMPLING_MODES:
-            raise ConfigError(f'sampling={sampling!r}: expected one of {SAMPLING_MODES}')
         if pick_method not in PICK_METHODS:
             raise ConfigError(f'pick_method={pick_method!r}: expected one of {PICK_METHODS}')
         if slice_size < 2:
@@ -132,77 +123,17 @@ class CreamSearch(BaseModel):
             raise ConfigError(f'lookahead_lr={lookahead_lr!r}: expected one of '
                               f'{tuple(LOOKAHEAD_LRS)}')
         self.supernet = CreamSuperNet(**inner_args(supernet, 'CreamSuperNet', 'CreamSearch'))
-        self.num_ops = len(self.supernet.space.ops)
-        if sampling == 'pre_prob' and (len(pre_prob) != self.num_ops
-                                       or abs(sum(pre_prob) - 1) > 1e-6 or min(pre_prob) < 0):
-            raise ConfigError(f'pre_prob={tuple(pre_prob)}: expected {self.num_ops} '
-                              'probabilities summing to 1')
-        self.sampling, self.pick_method, self.lookahead_lr = sampling, pick_method, lookahead_lr
+        self.pick_method, self.lookahead_lr = pick_method, lookahead_lr
         self.distill = distill
-        if (sampling == 'fixed') != (fixed_arch is not None):
-            raise ConfigError("give fixed_arch with sampling='fixed', and only then")
-        self.fixed_path = None if fixed_arch is None \
-            else self.supernet.path_of(resolve_arch(fixed_arch))
-        self.register_buffer('pre_prob', torch.tensor(pre_prob, dtype=torch.float64),
-                             persistent=False)
         self.warmup_iters, self.update_iter = warmup_iters, update_iter
-        self.slice_size, self.label_smoothing, self.seed = slice_size, label_smoothing, seed
+        self.slice_size, self.label_smoothing = slice_size, label_smoothing
         net = self.supernet
-        self.cost = CostTable(net)
-        self.board = PrioritizedBoard(pool_size, net.space, net.depths, net.resolution,
-                                      slice_size, net.num_classes, acc_gap)
+        board = PrioritizedBoard(pool_size, net.space, net.depths, net.resolution,
+                                 slice_size, net.num_classes, acc_gap)
         self.meta = MetaMatchingNetwork(net.num_classes, slice_size)
-        self.constraint = Constraint.build(constraint, self.cost, self.supernet)
-        if self.constraint is not None:
-            if self.fixed_path is not None and not self.constraint.admits(self.fixed_path):
-                raise ConfigError(f'fixed_arch ({self.cost.flops(self.fixed_path) / 1e6:.2f} '
-                                  f'MFLOPs) lies outside the constraint {self.constraint}')
-            self.constraint.check_reachable(self._sampler(self.op_probabilities()))
-        self.register_buffer('iteration', torch.zeros((), dtype=torch.long))
-        # Listed once: walking the supernet's modules on every forward would
-        # cost a few thousand visits a step.
-        self._batch_norms = [m for m in self.supernet.modules()
-                             if isinstance(m, _BatchNorm) and m.track_running_stats]
-
-    # -- paths -----------------------------------------------------------
-    def op_probabilities(self) -> Optional[torch.Tensor]:
-        if self.sampling == 'pre_prob':
-            return self.pre_prob
-        if self.sampling == 'teacher' and len(self.board):
-            return self.board.op_frequencies()
-        return None  # uniform
-
-    def sample_path(self, iteration: int) -> list[list[int]]:
-        """The path of an iteration: drawn from (seed, iteration) alone, so
-        that every rank draws the same and a resumed run draws what the
-        straight run would.
-
-        DEVIATION: the official search draws one op per *template entry*, so
-        in the supernets whose third stage has five layers the fifth is built
-        but never run; here every built layer is searched."""
-        if self.fixed_path is not None:
-            return self.fixed_path
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + iteration)
-        return self.draw_path(generator, self.op_probabilities(), f'iteration {iteration}')
-
-    def draw_path(self, generator: torch.Generator, probabilities=None,
-                  what: str = 'a path') -> list[list[int]]:
-        """A path drawn with ``probabilities`` (uniform if None), redrawn
-        until the constraint admits it."""
-        sample = self._sampler(probabilities)
-        if self.constraint is None:
-            return sample(generator)
-        return self.constraint.draw(sample, generator, what)
-
-    def admits(self, path) -> bool:
-        """Within the constraint; without one, within the supernet's budget."""
-        if self.constraint is not None:
-            return self.constraint.admits(path)
-        low, high = self.supernet.budget or (0, float('inf'))
-        return low <= self.cost.flops(path) / 1e6 <= high
-
-    def _sampler(self, probabilities):
-        return lambda generator: self.supernet.sample_path(generator, probabilities)
+        self._setup_search(board, CostTable(net), sampling, pre_prob, fixed_arch, constraint,
+                           seed)
+        self._batch_norms = tracked_batch_norms(self.supernet)
 
     # -- the step ---------------------------------------------------------
     def train_step(self, data, optim_wrapper):
@@ -250,71 +181,17 @@ class CreamSearch(BaseModel):
         prec1 = (logits.argmax(1) == labels).float().mean() * 100
         prec1 = float(self._mean_over_ranks(prec1.detach()))
         if after_warmup:
-            self._update_board(prec1, flops, path, inputs, logits, teacher_logits, iteration)
-        self._average_bn_statistics(path)
+            # The official code keeps the student's output when the board is
+            # empty and the teacher's afterwards.
+            source = logits if teacher_logits is None else teacher_logits
+            self._update_board(prec1, flops, path, iteration, inputs[:self.slice_size],
+                               source[:self.slice_size])
+        self._average_statistics(self.supernet.path_modules(path))
         self.iteration += 1
-        log.update(loss=loss.detach(), prec1=torch.tensor(prec1),
-                   board_size=torch.tensor(float(len(self.board))))
-        if len(self.board):
-            log.update(board_best=self.board.prec1[0].clone(),
-                       board_worst=self.board.prec1[len(self.board) - 1].clone())
+        log.update(loss=loss.detach(), prec1=torch.tensor(prec1), **self._board_log())
         return log
 
-    def _step(self, optim_wrapper, loss, params) -> None:
-        """Backward, average the gradients over ranks, step (the wrapper
-        scales, unscales and clips). Only the sampled path has gradients,
-        which DDP's bucketed all-reduce does not expect, and the meta update
-        needs ``autograd.grad``, which DDP does not sync.
-
-        DEVIATION: the official code averages nothing by hand (its DDP wraps
-        the supernet); here path and meta gradients, prec@1 and the path's
-        BatchNorm statistics are averaged over ranks every step, so that all
-        ranks keep one supernet and one board.
-
-        DEVIATION: weight decay and momentum move the sampled path only. The
-        official torch 1.2 loop zeroes gradients in place, so every op ever
-        sampled keeps a zero gradient and goes on decaying (about 6 times the
-        decay on op weights, with 6 ops a layer); here the other ops' grads
-        are None, and an op's weights change only when it is trained."""
-        optim_wrapper.backward(loss)
-        self._average_grads(params)
-        optim_wrapper.step()
-        optim_wrapper.zero_grad()
-
-    @staticmethod
-    def _average_grads(params) -> None:
-        grads = [p.grad for p in params if p.grad is not None]
-        dist.all_reduce_params(grads, op='mean')
-
-    def _average_bn_statistics(self, path) -> None:
-        """Running statistics are gathered on each rank's own batch; their
-        mean over ranks keeps every rank's copy of the supernet identical."""
-        stats = [b for m in self.supernet.path_modules(path) for b in m.buffers()
-                 if b.is_floating_point()]
-        dist.all_reduce_params(stats, op='mean')
-
-    @staticmethod
-    def _mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
-        value = value.clone()
-        dist.all_reduce(value, op='mean')
-        return value
-
     # -- the board ---------------------------------------------------------
-    def _update_board(self, prec1, flops, path, inputs, logits, teacher_logits, iteration):
-        if not self.board.should_insert(prec1, flops):
-            return
-        # Every rank inserts the same path with rank 0's slice, so that the
-        # boards stay identical.
-        slice_inputs = inputs[:self.slice_size].detach().clone()
-        # The official code keeps the student's output when the board is
-        # empty and the teacher's afterwards.
-        source = logits if teacher_logits is None else teacher_logits
-        slice_logits = source[:self.slice_size].detach().float().clone()
-        dist.broadcast(slice_inputs, src=0)
-        dist.broadcast(slice_logits, src=0)
-        params = self.cost.params(path)
-        self.board.insert(prec1, flops, params, path, slice_inputs, slice_logits, iteration)
-
     def match_scores(self, path) -> torch.Tensor:
         """Meta-matching scores of every board entry for the student ``path``,
         in one forward of all entries' slices, each entry normalised with its
@@ -418,11 +295,12 @@ def _scaled(optim_wrapper, loss: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 @MODEL_WRAPPERS.register_module()
 class CreamSearchParallel(nn.Module):
-    """The search's model wrapper under a distributed launcher: rank 0's
-    weights and buffers (board included) are broadcast once, and the
-    model's own ``train_step`` averages gradients over ranks."""
+    """The searches' model wrapper under a distributed launcher (the
+    classification and the detection search): rank 0's weights and buffers
+    (board included) are broadcast once, and the model's own ``train_step``
+    averages gradients over ranks (:class:`~.path_search.PathSearch`)."""
 
-    def __init__(self, module: CreamSearch, **kwargs):
+    def __init__(self, module: PathSearch, **kwargs):
         super().__init__()
         self.module = module
         for tensor in [*module.parameters(), *module.buffers()]:
