@@ -1,4 +1,4 @@
-"""Choosing the final arch when the search ends, and writing it out."""
+"""Choosing the final arch when a search ends, and writing it out."""
 from __future__ import annotations
 
 from typing import Optional
@@ -9,6 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
+from .det_selection import choose_det_arch, det_board_summary
 from .evaluation import calibration_loader, random_state_kept
 from .selection import board_summary, check_rule, choose_arch, write_choice
 
@@ -56,4 +57,33 @@ class CreamArchHook(Hook):
         runner.logger.info(f'chosen arch ({self.rule} rule): {arch}, '
                            f'{arch.meta["flops"] / 1e6:.2f} MFLOPs -> {path}; the board: '
                            f'{board_summary(entries)}; constraint '
+                           f'{arch.meta.get("constraint", "none")}')
+
+
+@HOOKS.register_module()
+class CreamDetArchHook(CreamArchHook):
+    """The arch hook of the detection-aware search
+    (:func:`~.det_selection.choose_det_arch`): after training,
+    ``board.json`` with every entry's detection loss and, with ``held_out``,
+    its held-out bbox mAP after BatchNorm recalibration on
+    ``calib_batches`` training batches (``metric``, mmdet's CocoMetric by
+    default), and ``arch.json``, by default the best held-out mAP: a
+    batch's loss ranks paths seen at different moments of training, mAP
+    ranks them on the same images with the same weights."""
+
+    def __init__(self, rule: str = 'held_out', held_out: Optional[dict] = None,
+                 calib_batches: int = 5, metric: Optional[dict] = None):
+        super().__init__(rule, held_out, calib_batches)
+        self.metric = metric
+
+    def after_train(self, runner) -> None:
+        if not is_main_process():
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        arch, entries = choose_det_arch(model, self.rule, *self.loaders, self.calib_batches,
+                                        self.metric, logger=runner.logger)
+        path = write_choice(runner.work_dir, arch, entries)
+        runner.logger.info(f'chosen arch ({self.rule} rule): {arch}, '
+                           f'{arch.meta["flops"] / 1e6:.2f} MFLOPs -> {path}; the board: '
+                           f'{det_board_summary(entries)}; constraint '
                            f'{arch.meta.get("constraint", "none")}')

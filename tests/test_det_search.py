@@ -1,0 +1,299 @@
+"""The detection-aware search (CreamDetSearch): real mmdet detectors with a
+tiny supernet backbone, real mmengine optim wrappers, 64x64 images."""
+import copy
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmdet.testing import demo_mm_inputs
+from mmengine.config import ConfigDict
+from mmengine.optim import OptimWrapper
+
+from cream_det.search import CreamDetSearch, CreamSearch, channel_wise_divergence
+from search_utils import TINY_SPACE
+
+ROOT = osp.join(osp.dirname(__file__), '..')
+DEPTHS = [1, 2, 1, 1, 1]
+OUT = (2, 4, 6)  # 16, 24 and 32 channels at strides 8, 16 and 32
+CONSTRAINT = dict(flops=(0.25, 0.275))  # the tiny search's: about half the paths
+BACKBONE = dict(type='CreamSuperNet', space=TINY_SPACE, depths=DEPTHS, resolution=32,
+                num_classes=10, out_indices=OUT)
+PREPROCESSOR = dict(type='DetDataPreprocessor', mean=[0.] * 3, std=[255.] * 3,
+                    pad_size_divisor=32)
+NECK = dict(type='FPN', in_channels=[16, 24, 32], out_channels=16, start_level=0, num_outs=3)
+TEST_CFG = dict(nms_pre=100, min_bbox_size=0, score_thr=0.05,
+                nms=dict(type='nms', iou_threshold=0.5), max_per_img=10)
+RETINANET = dict(
+    type='RetinaNet', data_preprocessor=PREPROCESSOR, backbone=BACKBONE, neck=NECK,
+    bbox_head=dict(
+        type='RetinaHead', num_classes=3, in_channels=16, feat_channels=16, stacked_convs=1,
+        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
+                              ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32]),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
+                        target_stds=[1.] * 4),
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
+                      loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
+                                 min_pos_iou=0, ignore_iof_thr=-1),
+                   sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1,
+                   debug=False),
+    test_cfg=TEST_CFG)
+FCOS = dict(
+    type='FCOS', data_preprocessor=PREPROCESSOR, backbone=BACKBONE, neck=NECK,
+    bbox_head=dict(
+        type='FCOSHead', num_classes=3, in_channels=16, feat_channels=16, stacked_convs=1,
+        strides=[8, 16, 32], regress_ranges=((-1, 16), (16, 32), (32, 1e8)),
+        norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
+                      loss_weight=1.0),
+        loss_bbox=dict(type='IoULoss', loss_weight=1.0),
+        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
+    test_cfg=TEST_CFG)
+
+
+def _search(detector=RETINANET, **kw):
+    args = dict(detector=ConfigDict(copy.deepcopy(detector)), sampling='even', pool_size=3,
+                warmup_iters=2, constraint=CONSTRAINT)
+    args.update(kw)
+    torch.manual_seed(0)
+    return CreamDetSearch(**args).train()
+
+
+def _wrapper(model):
+    return OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+
+
+def _batch(seed=0):
+    np.random.seed(seed)
+    return demo_mm_inputs(batch_size=2, image_shapes=[(3, 64, 64)] * 2, num_items=[2, 3],
+                          num_classes=3)
+
+
+def _run(model, wrapper, iterations, batches=None):
+    return [model.train_step(_batch(int(model.iteration)) if batches is None else batches,
+                             wrapper) for _ in range(iterations)]
+
+
+@pytest.mark.parametrize('detector', [RETINANET, FCOS], ids=['retinanet', 'fcos'])
+def test_the_board_fills_by_the_official_rule_on_the_detection_loss(detector):
+    model = _search(detector)
+    logs = _run(model, _wrapper(model), 6)
+    assert all('kd_loss' not in log for log in logs[:3])  # warm-up, then an empty board
+    assert all('kd_loss' in log and log['match_weight'] == 0.5 for log in logs[3:])
+    # The board again, from the logged losses and the paths' FLOPs by the rule.
+    from cream_det.search import PrioritizedBoard
+    net = model.supernet
+    replay = PrioritizedBoard(3, net.space, net.depths, net.resolution, 0, 0, acc_gap=0.)
+    for i, log in enumerate(logs[2:], start=2):
+        path = model.sample_path(i)
+        replay.insert(-float(log['det_loss']), model.cost.flops(path), model.cost.params(path),
+                      path, None, None, i)
+    assert len(model.board) == 3
+    for name, buffer in replay.named_buffers():
+        assert torch.equal(buffer, model.board.get_buffer(name)), name
+    entries = model.board.entries()
+    assert [e['prec1'] for e in entries] == sorted((e['prec1'] for e in entries), reverse=True)
+    assert all(0.25 <= e['flops'] / 1e6 <= 0.275 for e in entries)
+    assert logs[-1]['board_best'] == -entries[0]['prec1']
+    assert all(torch.isfinite(log['loss']) for log in logs)
+
+
+def test_paths_are_the_classification_searchs_and_the_teacher_is_the_board_top():
+    model = _search(seed=3)
+    classification = CreamSearch(
+        supernet=dict(space=TINY_SPACE, depths=DEPTHS, resolution=32, num_classes=10),
+        sampling='even', seed=3, constraint=CONSTRAINT)
+    assert [model.sample_path(i) for i in range(10)] == \
+        [classification.sample_path(i) for i in range(10)]
+    assert model.cost.flops_range() == classification.cost.flops_range()
+    wrapper = _wrapper(model)
+    _run(model, wrapper, 4)
+    ran = []
+    model.supernet.register_forward_pre_hook(lambda m, args: ran.append(m.path))
+    top = model.board.path(0)
+    _run(model, wrapper, 1)
+    assert ran == [top, model.sample_path(4)]  # the teacher's forward, then the student's
+
+
+def _bn_buffers(module):
+    return {k: v.clone() for k, v in module.named_buffers()
+            if 'running' in k or 'num_batches' in k}
+
+
+def test_the_teacher_forward_leaves_every_bn_buffer_alone():
+    model = _search()
+    wrapper = _wrapper(model)
+    _run(model, wrapper, 4)
+    student, teacher = model.sample_path(4), model.board.path(0)
+    net = model.supernet
+    on_student = {id(b) for m in net.path_modules(student) for b in m.buffers()}
+    teacher_only = {k for k, b in net.named_buffers() if id(b) not in on_student
+                    and any(b is t for m in net.path_modules(teacher) for t in m.buffers())}
+    assert any('running_mean' in k for k in teacher_only)
+    before = _bn_buffers(net)
+    _run(model, wrapper, 1)
+    after = _bn_buffers(net)
+    for key in teacher_only:
+        assert torch.equal(after[key], before[key]), key
+    assert any(not torch.equal(after[k], before[k]) for k in after if k not in teacher_only)
+    # The teacher's forward alone moves no buffer at all.
+    model.supernet.set_path(teacher)
+    from cream_det.models.batch_norm import bn_stats_frozen
+    before = _bn_buffers(model)
+    with torch.no_grad(), bn_stats_frozen(model._batch_norms):
+        model.detector.extract_feat(model.data_preprocessor(_batch(), True)['inputs'])
+    for key, value in _bn_buffers(model).items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_cwd_is_zero_for_equal_features_and_reaches_the_student_path_only():
+    torch.manual_seed(0)
+    feats = [torch.randn(2, 4, 8, 8), torch.randn(2, 4, 4, 4)]
+    assert float(channel_wise_divergence(feats, [f.clone() for f in feats])) == 0.
+    other = [f + torch.randn_like(f) for f in feats]
+    assert float(channel_wise_divergence(feats, other)) > 0.
+    assert float(channel_wise_divergence(feats, other, tau=4.)) > 0.
+    # Invariant to a shift of a channel's logits, as a softmax over positions is.
+    shifted = [f + torch.randn(2, 4, 1, 1) for f in feats]
+    assert float(channel_wise_divergence(feats, shifted)) < 1e-5
+
+    model = _search()
+    student, teacher = model.sample_path(0), model.sample_path(1)
+    assert student != teacher
+    inputs = model.data_preprocessor(_batch(), True)['inputs']
+    model.supernet.set_path(teacher)
+    with torch.no_grad():
+        teacher_feats = model.detector.extract_feat(inputs)
+    model.supernet.set_path(student)
+    loss = channel_wise_divergence(model.detector.extract_feat(inputs), teacher_feats)
+    assert float(loss.detach()) > 0
+    loss.backward()
+    net = model.supernet
+    path_params = {id(p) for p in net.path_parameters(student)}
+    with_grad = {n for n, p in net.named_parameters()
+                 if p.grad is not None and p.grad.abs().sum() > 0}
+    assert with_grad and all(id(net.get_parameter(n)) in path_params for n in with_grad)
+    teacher_only = {id(p) for p in net.path_parameters(teacher)} - path_params
+    assert teacher_only
+    assert all(p.grad is None for p in net.parameters() if id(p) in teacher_only)
+
+
+def test_resume_from_a_state_dict_continues_the_straight_run():
+    straight = _search()
+    wrapper = _wrapper(straight)
+    _run(straight, wrapper, 6)
+
+    first = _search()
+    wrapper = _wrapper(first)
+    _run(first, wrapper, 3)
+    state, optim_state = copy.deepcopy(first.state_dict()), copy.deepcopy(wrapper.state_dict())
+    resumed = _search(seed=0)
+    torch.manual_seed(123)  # nothing of the first half's random state survives
+    resumed.load_state_dict(state)
+    wrapper = _wrapper(resumed)
+    wrapper.load_state_dict(optim_state)
+    assert int(resumed.iteration) == 3
+    _run(resumed, wrapper, 3)
+    assert len(straight.board) == 3
+    expected = straight.state_dict()
+    for key, value in resumed.state_dict().items():
+        if key.startswith('board.') or key == 'iteration':
+            assert torch.equal(value, expected[key]), key
+        else:
+            torch.testing.assert_close(value, expected[key], rtol=0, atol=0, msg=key)
+
+
+def test_forward_runs_the_board_top_for_mmengines_loops():
+    model = _search()
+    _run(model, _wrapper(model), 3)
+    model.eval()
+    ran = []
+    model.supernet.register_forward_pre_hook(lambda m, args: ran.append(m.path))
+    with torch.no_grad():
+        results = model.val_step(_batch())
+    assert ran == [model.board.path(0)]
+    assert len(results) == 2 and 'pred_instances' in results[0]
+    data = model.data_preprocessor(_batch(), True)
+    model.train()
+    assert 'loss_cls' in model(**data, mode='loss')
+    assert len(model(data['inputs'], mode='tensor')) == 2  # scores and boxes per level
+
+
+def test_only_a_supernet_backbone_with_out_indices_and_top1():
+    from cream_det.errors import ConfigError
+    with pytest.raises(ConfigError, match='backbone is a CreamSuperNet with out_indices'):
+        _search(dict(RETINANET, backbone=dict(BACKBONE, out_indices=None)))
+    with pytest.raises(ConfigError, match=r"pick_method='meta': expected one of \('top1',\)"):
+        _search(pick_method='meta')
+
+
+
+def _fashion_det_loaders(num_images=4, size=64):
+    """Calibration and held-out loaders over a few images of data/fashion-det."""
+    root = osp.join(ROOT, 'data', 'fashion-det')
+    if not osp.isdir(root):
+        pytest.skip('data/fashion-det is missing: python tools/misc/make_detection_set.py '
+                    'data/fashion-det')
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    from cream_det.datasets import FASHION_DETECTION_METAINFO
+    init_default_scope('mmdet')
+
+    def loader(indices, pipeline):
+        return Runner.build_dataloader(dict(
+            batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(type='CocoDataset', data_root=root, metainfo=FASHION_DETECTION_METAINFO,
+                         ann_file='annotations/instances_train.json',
+                         data_prefix=dict(img='train/'), indices=indices, test_mode=True,
+                         pipeline=pipeline)))
+    load = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(size, size)),
+            dict(type='LoadAnnotations', with_bbox=True)]
+    calib = loader(list(range(num_images)), load + [dict(type='PackDetInputs')])
+    held_out = loader(list(range(100, 100 + num_images)), load + [dict(
+        type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                         'scale_factor', 'instances'))])
+    return calib, held_out
+
+
+def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path):
+    import json
+
+    from cream_det import resolve_arch
+    from cream_det.search.det_selection import choose_det_arch, recalibrated_map
+    from cream_det.search.selection import write_choice
+    calib, held_out = _fashion_det_loaders()
+    detector = copy.deepcopy(RETINANET)
+    detector['bbox_head'] = dict(detector['bbox_head'], num_classes=10)
+    model = _search(detector)
+    _run(model, _wrapper(model), 4)
+    model.eval()
+    before = _bn_buffers(model)
+    arch, entries = choose_det_arch(model, 'held_out', calib, held_out, calib_batches=1)
+    for key, value in _bn_buffers(model).items():  # scored on a copy
+        assert torch.equal(value, before[key]), key
+    assert len(entries) == len(model.board) >= 2
+    assert all({'det_loss', 'bbox_mAP', 'bbox_mAP_50', 'flops', 'arch'} <= set(e)
+               for e in entries)
+    assert [e['det_loss'] for e in entries] == sorted(e['det_loss'] for e in entries)
+    best = max(range(len(entries)), key=lambda i: entries[i]['bbox_mAP'])
+    assert arch.meta['board_entry'] == best and str(arch) == entries[best]['arch']
+    assert arch.meta['official_choice'] == entries[0]['arch']
+    assert arch.meta['constraint'] == '0.25-0.275 MFLOPs'
+    write_choice(str(tmp_path), arch, entries)
+    assert str(resolve_arch(str(tmp_path / 'arch.json'))) == str(arch)
+    assert json.load(open(tmp_path / 'board.json'))['entries'] == entries
+
+    # Recalibration: every BN statistic re-estimated from the calibration
+    # batches, the same whenever it is computed.
+    copy_ = copy.deepcopy(model.detector)
+    first = recalibrated_map(copy_, model.board.path(0), calib, held_out,
+                             model.data_preprocessor, 2)
+    path_bns = [bn for module in copy_.backbone.path_modules(model.board.path(0))
+                for bn in module.modules() if hasattr(bn, 'num_batches_tracked')]
+    assert path_bns and all(int(m.num_batches_tracked) == 2 for m in path_bns)
+    again = recalibrated_map(copy.deepcopy(model.detector), model.board.path(0), calib,
+                             held_out, model.data_preprocessor, 2)
+    assert first == again and 'bbox_mAP' in first
