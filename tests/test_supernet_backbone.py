@@ -3,6 +3,7 @@ set on it (mmdet calls ``backbone(x)``), weights from a classification search.""
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from cream_det import CreamSuperNet
@@ -102,8 +103,10 @@ def test_set_path_decides_what_runs(tmp_path):
     arch_file = tmp_path / 'arch.json'
     net.arch_of(PATH).dump(str(arch_file))
     for path in (PATH, str(arch_file)):
-        fixed = MODELS.build(dict(type='CreamSuperNet', space=TINY_SPACE, depths=DEPTHS,
-                                  resolution=32, num_classes=10, out_indices=OUT, path=path))
+        with DefaultScope.overwrite_default_scope('mmdet'):  # as a detector config builds it
+            fixed = MODELS.build(dict(type='CreamSuperNet', space=TINY_SPACE, depths=DEPTHS,
+                                      resolution=32, num_classes=10, out_indices=OUT,
+                                      path=path))
         assert isinstance(fixed, CreamSuperNet) and fixed.path == PATH
         fixed.load_state_dict(net.state_dict())
         with torch.no_grad():
@@ -159,13 +162,12 @@ def test_init_from_a_search_checkpoint(tmp_path):
 
 def test_retinanet_with_the_supernet_backbone():
     from mmengine.hub import get_config
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmdet')
     cfg = get_config('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py')
     cfg.model.backbone = dict(type='CreamSuperNet', space=TINY_SPACE, depths=DEPTHS,
                               resolution=32, num_classes=10, out_indices=OUT, frozen_stages=0)
     cfg.model.neck.update(in_channels=backbone_channels(TINY_SPACE, OUT), start_level=0)
-    detector = MODELS.build(cfg.model).eval()
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        detector = MODELS.build(cfg.model).eval()
     assert isinstance(detector.backbone, CreamSuperNet)
     image = torch.randn(1, 3, 64, 64)
     with pytest.raises(ConfigError, match=NO_PATH):
