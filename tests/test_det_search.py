@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from mmdet.testing import demo_mm_inputs
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
 from mmengine.optim import OptimWrapper
 
 from cream_det.search import CreamDetSearch, CreamSearch, channel_wise_divergence
@@ -229,6 +229,47 @@ def test_only_a_supernet_backbone_with_out_indices_and_top1():
         _search(pick_method='meta')
 
 
+CONFIG = osp.join(ROOT, 'configs', 'cream_det_search',
+                  'retinanet_cream-supernet_fpn_fashion-det.py')
+
+
+def test_the_embedded_config_builds_and_runs_one_step():
+    if not osp.isdir(osp.join(ROOT, 'data', 'fashion-det')):
+        pytest.skip('data/fashion-det is missing: python tools/misc/make_detection_set.py '
+                    'data/fashion-det')
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(CONFIG)
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(cfg.model)
+    assert isinstance(model, CreamDetSearch) and model.constraint.flops_range == (2.4, 2.8)
+    assert model.supernet.init_cfg == dict(
+        type='Pretrained', checkpoint='work_dirs/main/search/iter_1000.pth', prefix='supernet.')
+    loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    loader_cfg.update(batch_size=2, num_workers=0, persistent_workers=False)
+    loader_cfg.dataset.data_root = osp.join(ROOT, 'data', 'fashion-det')
+    batch = next(iter(Runner.build_dataloader(loader_cfg)))
+    log = model.train().train_step(batch, build_optim_wrapper(model, cfg.optim_wrapper))
+    assert torch.isfinite(log['loss']) and int(model.iteration) == 1
+
+
+def test_the_tools_options_on_the_embedded_config(monkeypatch):
+    """--amp and --launcher as for the classification search: an
+    AmpOptimWrapper (on a GPU), no test loop gained, the searches' own
+    model wrapper and no SyncBN (mmengine's would average BN statistics of
+    paths the ranks do not share)."""
+    from types import SimpleNamespace
+
+    from cream_det import cli
+    monkeypatch.setattr(cli, 'get_device', lambda: 'cuda')
+    args = SimpleNamespace(config=CONFIG, launcher='none', work_dir=None, resume='auto',
+                           amp=True, cfg_options={'model.detector.backbone.init_cfg': None})
+    cfg = cli.config_from_args(args)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.resume is True
+    assert cfg.get('test_cfg') is None and cfg.get('val_cfg') is None
+    assert cfg.model_wrapper_cfg.type == 'CreamSearchParallel' and cfg.sync_bn is None
+
 
 def _fashion_det_loaders(num_images=4, size=64):
     """Calibration and held-out loaders over a few images of data/fashion-det."""
@@ -297,3 +338,117 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
     again = recalibrated_map(copy.deepcopy(model.detector), model.board.path(0), calib,
                              held_out, model.data_preprocessor, 2)
     assert first == again and 'bbox_mAP' in first
+
+
+def tiny_det_search_cfg(work_dir, max_iters=6, checkpoint_interval=None):
+    """A runner config of the tiny RetinaNet search on 64x64 images of
+    data/fashion-det, for the end-to-end runs."""
+    from cream_det.datasets import FASHION_DETECTION_METAINFO
+    detector = copy.deepcopy(RETINANET)
+    detector['bbox_head'] = dict(detector['bbox_head'], num_classes=10)
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+                dict(type='Resize', scale=(64, 64)), dict(type='PackDetInputs')]
+    return Config(dict(
+        default_scope='mmdet', work_dir=str(work_dir), randomness=dict(seed=0),
+        model=dict(type='CreamDetSearch', detector=detector, sampling='even', pool_size=3,
+                   warmup_iters=2, constraint=CONSTRAINT),
+        model_wrapper_cfg=dict(type='CreamSearchParallel'),
+        train_dataloader=dict(
+            batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),
+            dataset=dict(type='CocoDataset', data_root=osp.join(ROOT, 'data', 'fashion-det'),
+                         metainfo=FASHION_DETECTION_METAINFO,
+                         ann_file='annotations/instances_train.json',
+                         data_prefix=dict(img='train/'), indices=list(range(16)),
+                         pipeline=pipeline)),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+        optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                                           interval=checkpoint_interval or max_iters),
+                           logger=dict(type='LoggerHook', interval=1)),
+        log_processor=dict(by_epoch=False)))
+
+
+WORKER = '''
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {tests!r})
+from mmengine.runner import Runner
+from cream_det.cli import init_process_group_without_gpu
+from test_det_search import tiny_det_search_cfg
+cfg = tiny_det_search_cfg({work_dir!r}, max_iters=6)
+cfg.launcher = 'pytorch'
+init_process_group_without_gpu(cfg)
+runner = Runner.from_cfg(cfg)
+runner.train()
+torch.save(runner.model.module.state_dict(), {work_dir!r} + f'/rank{{dist.get_rank()}}.pth')
+'''
+
+
+@pytest.mark.slow
+def test_two_ranks_stay_identical(tmp_path):
+    """Each rank trains on its own images; gradients, statistics and the
+    board's loss averaged over ranks keep one supernet and one board."""
+    import os
+    import subprocess
+    import sys
+    _fashion_det_loaders()  # skips without data/fashion-det
+    script = tmp_path / 'worker.py'
+    script.write_text(WORKER.format(tests=osp.dirname(osp.abspath(__file__)),
+                                    work_dir=str(tmp_path)))
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    out = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                          '--master_port', '29733', str(script)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
+    assert int(rank0['board.size']) > 0 and int(rank0['iteration']) == 6
+    for key, value in rank0.items():
+        assert torch.equal(value, rank1[key]), key
+
+
+@pytest.mark.slow
+def test_the_runner_resumes_the_straight_run(tmp_path):
+    """mmengine's resume (the tools' --resume) restores board, iteration,
+    weights and optimizer: the run interrupted after its checkpoint at 3
+    and resumed ends as the straight run."""
+    from mmengine.runner import Runner
+
+    from test_search_resume_dist import Interrupted, InterruptAt
+    _fashion_det_loaders()  # skips without data/fashion-det
+
+    def final_state(work_dir, resume=False, interrupt_at=None):
+        cfg = tiny_det_search_cfg(work_dir, max_iters=6, checkpoint_interval=3)
+        cfg.resume = resume
+        runner = Runner.from_cfg(cfg)
+        if interrupt_at:
+            runner.register_hook(InterruptAt(interrupt_at))
+        runner.train()
+        return runner.model.state_dict()
+    straight = final_state(tmp_path / 'straight')
+    with pytest.raises(Interrupted):
+        final_state(tmp_path / 'split', interrupt_at=3)
+    resumed = final_state(tmp_path / 'split', resume=True)
+    assert int(straight['board.size']) > 0
+    for key, value in straight.items():
+        if key.startswith('board.') or key == 'iteration':
+            assert torch.equal(value, resumed[key]), key
+        else:
+            torch.testing.assert_close(value, resumed[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_the_step_runs_under_the_wrappers_autocast(monkeypatch):
+    """--amp gives the search an AmpOptimWrapper: the teacher's and the
+    student's forwards run in its autocast (mmengine refuses to build one
+    without a GPU, so the check is patched out and torch's CPU scaler set)."""
+    from mmengine.optim import AmpOptimWrapper
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    model = _search()
+    wrapper = AmpOptimWrapper(optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3),
+                              dtype='bfloat16')
+    wrapper.loss_scaler = torch.amp.GradScaler('cpu', init_scale=2.**16)
+    _run(model, wrapper, 3)
+    dtypes = []
+    model.supernet.conv_stem.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    log = _run(model, wrapper, 1)[0]
+    assert torch.isfinite(log['loss']) and 'kd_loss' in log
+    assert dtypes == [torch.bfloat16] * 2  # the teacher's forward, then the student's

@@ -148,7 +148,7 @@ class CreamDetSearch(PathSearch):
                               f'{type(detector.backbone).__name__}')
         super().__init__(data_preprocessor=detector.data_preprocessor, init_cfg=init_cfg)
         self.detector = detector
-        self.pick_method, self.warmup_iters = pick_method, warmup_iters
+        self.warmup_iters = warmup_iters
         self.tau, self.kd_weight = tau, kd_weight
         net = self.supernet
         # A top1 teacher needs no slice of images or outputs on the board.
