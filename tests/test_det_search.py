@@ -238,18 +238,19 @@ def test_the_embedded_config_builds_and_runs_one_step():
         pytest.skip('data/fashion-det is missing: python tools/misc/make_detection_set.py '
                     'data/fashion-det')
     from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.registry import MODELS, DefaultScope
     from mmengine.runner import Runner
     cfg = Config.fromfile(CONFIG)
-    init_default_scope(cfg.default_scope)
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):  # the runner's
+        model = MODELS.build(cfg.model)
     assert isinstance(model, CreamDetSearch) and model.constraint.flops_range == (2.4, 2.8)
     assert model.supernet.init_cfg == dict(
         type='Pretrained', checkpoint='work_dirs/main/search/iter_1000.pth', prefix='supernet.')
     loader_cfg = copy.deepcopy(cfg.train_dataloader)
     loader_cfg.update(batch_size=2, num_workers=0, persistent_workers=False)
     loader_cfg.dataset.data_root = osp.join(ROOT, 'data', 'fashion-det')
-    batch = next(iter(Runner.build_dataloader(loader_cfg)))
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        batch = next(iter(Runner.build_dataloader(loader_cfg)))
     log = model.train().train_step(batch, build_optim_wrapper(model, cfg.optim_wrapper))
     assert torch.isfinite(log['loss']) and int(model.iteration) == 1
 
@@ -277,19 +278,20 @@ def _fashion_det_loaders(num_images=4, size=64):
     if not osp.isdir(root):
         pytest.skip('data/fashion-det is missing: python tools/misc/make_detection_set.py '
                     'data/fashion-det')
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
     from cream_det.datasets import FASHION_DETECTION_METAINFO
-    init_default_scope('mmdet')
 
     def loader(indices, pipeline):
-        return Runner.build_dataloader(dict(
-            batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='CocoDataset', data_root=root, metainfo=FASHION_DETECTION_METAINFO,
-                         ann_file='annotations/instances_train.json',
-                         data_prefix=dict(img='train/'), indices=indices, test_mode=True,
-                         pipeline=pipeline)))
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            return Runner.build_dataloader(dict(
+                batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+                dataset=dict(type='CocoDataset', data_root=root,
+                             metainfo=FASHION_DETECTION_METAINFO,
+                             ann_file='annotations/instances_train.json',
+                             data_prefix=dict(img='train/'), indices=indices, test_mode=True,
+                             pipeline=pipeline)))
     load = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(size, size)),
             dict(type='LoadAnnotations', with_bbox=True)]
     calib = loader(list(range(num_images)), load + [dict(type='PackDetInputs')])
@@ -302,6 +304,8 @@ def _fashion_det_loaders(num_images=4, size=64):
 def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path):
     import json
 
+    from mmengine.registry import DefaultScope
+
     from cream_det import resolve_arch
     from cream_det.search.det_selection import choose_det_arch, recalibrated_map
     from cream_det.search.selection import write_choice
@@ -312,7 +316,8 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
     _run(model, _wrapper(model), 4)
     model.eval()
     before = _bn_buffers(model)
-    arch, entries = choose_det_arch(model, 'held_out', calib, held_out, calib_batches=1)
+    with DefaultScope.overwrite_default_scope('mmdet'):  # the runner's, in a search
+        arch, entries = choose_det_arch(model, 'held_out', calib, held_out, calib_batches=1)
     for key, value in _bn_buffers(model).items():  # scored on a copy
         assert torch.equal(value, before[key]), key
     assert len(entries) == len(model.board) >= 2
@@ -330,13 +335,14 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
     # Recalibration: every BN statistic re-estimated from the calibration
     # batches, the same whenever it is computed.
     copy_ = copy.deepcopy(model.detector)
-    first = recalibrated_map(copy_, model.board.path(0), calib, held_out,
-                             model.data_preprocessor, 2)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        first = recalibrated_map(copy_, model.board.path(0), calib, held_out,
+                                 model.data_preprocessor, 2)
+        again = recalibrated_map(copy.deepcopy(model.detector), model.board.path(0), calib,
+                                 held_out, model.data_preprocessor, 2)
     path_bns = [bn for module in copy_.backbone.path_modules(model.board.path(0))
                 for bn in module.modules() if hasattr(bn, 'num_batches_tracked')]
     assert path_bns and all(int(m.num_batches_tracked) == 2 for m in path_bns)
-    again = recalibrated_map(copy.deepcopy(model.detector), model.board.path(0), calib,
-                             held_out, model.data_preprocessor, 2)
     assert first == again and 'bbox_mAP' in first
 
 

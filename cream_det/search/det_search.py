@@ -137,9 +137,13 @@ class CreamDetSearch(PathSearch):
             raise ConfigError(f'pick_method={pick_method!r}: expected one of {PICK_METHODS} '
                               '(meta-matching scores class outputs per image, which a '
                               'detector does not give)')
-        # mmdet's own parts (its data preprocessor) are found in its scope,
-        # the runner's default with mmdet's configs, otherwise set here.
-        scope = None if DefaultScope.get_current_instance() else 'mmdet'
+        # mmdet's parts (its data preprocessor, built through mmengine's
+        # registry) are found in mmdet's scope: the runner's with mmdet's
+        # configs, or a downstream one's (mmyolo); mmdet's if no scope or
+        # mmengine's is current (left by an earlier runner in the process).
+        current = DefaultScope.get_current_instance()
+        scope = 'mmdet' if current is None or current.scope_name == 'mmengine' \
+            else current.scope_name
         with DefaultScope.overwrite_default_scope(scope):
             detector = DET_MODELS.build(detector)
         if not isinstance(detector.backbone, CreamSuperNet) or detector.backbone.with_head:
