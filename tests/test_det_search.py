@@ -374,6 +374,33 @@ def tiny_det_search_cfg(work_dir, max_iters=6, checkpoint_interval=None):
         log_processor=dict(by_epoch=False)))
 
 
+def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path):
+    import json
+
+    from mmengine.runner import Runner
+
+    from cream_det.search.selection import select_from_checkpoint
+    _fashion_det_loaders()  # skips without data/fashion-det
+    cfg = tiny_det_search_cfg(tmp_path, max_iters=5)
+    held_out = copy.deepcopy(cfg.train_dataloader)
+    held_out.update(sampler=dict(type='DefaultSampler', shuffle=False))
+    held_out.dataset.update(indices=[100, 101, 102, 103], test_mode=True)
+    held_out.dataset.pipeline[-1] = dict(type='PackDetInputs', meta_keys=(
+        'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances'))
+    cfg.custom_hooks = [dict(type='CreamDetArchHook', held_out=held_out, calib_batches=1)]
+    Runner.from_cfg(cfg).train()
+    arch = json.load(open(tmp_path / 'arch.json'))
+    board = json.load(open(tmp_path / 'board.json'))['entries']
+    assert arch['rule'] == 'held_out' and len(board) == 3
+    assert all('bbox_mAP' in e and 0.25 <= e['flops'] / 1e6 <= 0.275 for e in board)
+    best = max(board, key=lambda e: e['bbox_mAP'])
+    assert arch['held_out_choice'] == best['arch'] and arch['official_choice'] == board[0]['arch']
+    # From the checkpoint, as tools/select_arch.py does: the same choice.
+    again = select_from_checkpoint(cfg, str(tmp_path / 'iter_5.pth'), str(tmp_path / 'again'))
+    assert str(again) == best['arch'] and again.meta['rule'] == 'held_out'
+    assert json.load(open(tmp_path / 'again' / 'board.json'))['entries'] == board
+
+
 WORKER = '''
 import sys, torch, torch.distributed as dist
 sys.path.insert(0, {tests!r})

@@ -14,6 +14,7 @@ from mmengine.evaluator import Evaluator
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..arch import Arch
+from ..latency import LatencyTable
 from .budgets import predicted_latency
 from .evaluation import seeded
 
@@ -57,22 +58,23 @@ def recalibrated_map(detector, path, calib_loader, eval_loader, preprocess,
 
 
 def choose_det_arch(model, rule: str = 'held_out', calib_loader=None, eval_loader=None,
-                    calib_batches: int = 5, metric: Optional[dict] = None,
-                    logger=None) -> tuple[Arch, list[dict]]:
+                    calib_batches: int = 5, metric: Optional[dict] = None, logger=None,
+                    table: Optional[LatencyTable] = None) -> tuple[Arch, list[dict]]:
     """The chosen arch of a :class:`~.det_search.CreamDetSearch` and the
     board's entries, each with its detection loss (the board's score) and,
     with loaders, held-out ``bbox_mAP`` and ``bbox_mAP_50``.
 
     'official' takes the top of the board (the lowest loss); 'held_out' the
-    best held-out mAP. Only entries the constraint admits are considered;
-    with a latency table in the constraint, entries and arch carry their
-    predicted latency."""
+    best held-out mAP. Only entries the constraint admits are considered.
+    Entries and arch carry their predicted latency on ``table``'s device
+    (by default the constraint's table, if it has one)."""
     board = model.board
     entries = board.entries()
     if not entries:
         raise RuntimeError('the search ended with an empty board: train past the '
                            f'warm-up ({model.warmup_iters} iterations) to fill it')
-    table = None if model.constraint is None else model.constraint.latency_table
+    if table is None and model.constraint is not None:
+        table = model.constraint.latency_table
     for i, entry in enumerate(entries):
         entry['det_loss'] = -entry.pop('prec1')
         entry.update(predicted_latency(table, board.path(i)))

@@ -7,7 +7,7 @@ import json
 import os
 from typing import Optional
 
-from mmengine.registry import MODELS
+from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner import Runner
 
 from ..arch import Arch
@@ -15,9 +15,12 @@ from ..checkpoint import load_weights
 from ..errors import ConfigError
 from ..latency import LatencyTable
 from .budgets import predicted_latency
+from .det_search import CreamDetSearch
+from .det_selection import choose_det_arch
 from .evaluation import calibration_loader, path_accuracy
 
 RULES = ('official', 'held_out')
+ARCH_HOOKS = ('CreamArchHook', 'CreamDetArchHook')
 
 
 def choose_arch(model, rule: str = 'official', calib_loader=None, eval_loader=None,
@@ -101,9 +104,9 @@ def check_rule(rule: str, held_out: Optional[dict]) -> None:
 
 
 def arch_hook_cfg(cfg) -> dict:
-    """The search config's CreamArchHook settings ({} without one)."""
-    return next((h for h in cfg.get('custom_hooks', []) if h.get('type') == 'CreamArchHook'),
-                {})
+    """The search config's arch hook settings (CreamArchHook or
+    CreamDetArchHook; {} without one)."""
+    return next((h for h in cfg.get('custom_hooks', []) if h.get('type') in ARCH_HOOKS), {})
 
 
 def held_out_cfg(cfg) -> Optional[dict]:
@@ -128,15 +131,26 @@ def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[st
                            calib_batches: Optional[int] = None,
                            table: Optional[LatencyTable] = None) -> Arch:
     """Redo the choice from a search config and any of its checkpoints, with
-    the config's CreamArchHook settings unless ``rule``/``calib_batches`` are
+    the config's arch hook settings unless ``rule``/``calib_batches`` are
     given; write ``arch.json`` and ``board.json`` to ``out_dir``, priced on
-    ``table``'s device when given."""
+    ``table``'s device when given. A detection-aware search's board is
+    scored by held-out bbox mAP, as its hook does."""
     hook = arch_hook_cfg(cfg)
-    rule = rule or hook.get('rule', 'official')
+    rule = rule or hook.get('rule', 'held_out' if hook.get('type') == 'CreamDetArchHook'
+                            else 'official')  # each hook's default
     check_rule(rule, held_out_cfg(cfg))
-    model, loaders = searched_model(cfg, checkpoint)
-    arch, entries = choose_arch(model, rule, *loaders,
-                                calib_batches or hook.get('calib_batches', 20), table=table)
+    # The config's registry scope (mmdet's for a detection search), as the
+    # runner sets it, for its datasets and metrics.
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        model, loaders = searched_model(cfg, checkpoint)
+        if isinstance(model, CreamDetSearch):
+            arch, entries = choose_det_arch(model, rule, *loaders,
+                                            calib_batches or hook.get('calib_batches', 5),
+                                            hook.get('metric'), table=table)
+        else:
+            arch, entries = choose_arch(model, rule, *loaders,
+                                        calib_batches or hook.get('calib_batches', 20),
+                                        table=table)
     arch.meta['checkpoint'] = checkpoint
     write_choice(out_dir, arch, entries)
     return arch
