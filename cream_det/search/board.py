@@ -24,9 +24,9 @@ class PrioritizedBoard(nn.Module):
     slice of the batch it was scored on, the soft output on that slice and the
     iteration at which it entered. With ``slice_size=0`` it keeps no slice
     (a top1 teacher needs none), and any score where higher is better can
-    stand for prec@1 (the detection search keeps -loss). Paths go in and come out in the supernet's
-    form (:data:`~cream_det.arch.OpPath`), and as an :class:`Arch`; the flat
-    rows of the buffer stay inside.
+    stand for prec@1 (the detection search keeps -loss). Paths go in and
+    come out in the supernet's form (:data:`~cream_det.arch.OpPath`), and as
+    an :class:`Arch`; the flat rows of the buffer stay inside.
 
     DEVIATION: the official board is a Python list, lost on restart.
     """

@@ -51,13 +51,17 @@ class CreamArchHook(Hook):
         if not is_main_process():
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        arch, entries = choose_arch(model, self.rule, *self.loaders, self.calib_batches,
-                                    logger=runner.logger)
+        arch, entries = self.choose(model, runner.logger)
         path = write_choice(runner.work_dir, arch, entries)
         runner.logger.info(f'chosen arch ({self.rule} rule): {arch}, '
                            f'{arch.meta["flops"] / 1e6:.2f} MFLOPs -> {path}; the board: '
-                           f'{board_summary(entries)}; constraint '
+                           f'{self.summary(entries)}; constraint '
                            f'{arch.meta.get("constraint", "none")}')
+
+    def choose(self, model, logger) -> tuple:
+        return choose_arch(model, self.rule, *self.loaders, self.calib_batches, logger=logger)
+
+    summary = staticmethod(board_summary)
 
 
 @HOOKS.register_module()
@@ -76,14 +80,8 @@ class CreamDetArchHook(CreamArchHook):
         super().__init__(rule, held_out, calib_batches)
         self.metric = metric
 
-    def after_train(self, runner) -> None:
-        if not is_main_process():
-            return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        arch, entries = choose_det_arch(model, self.rule, *self.loaders, self.calib_batches,
-                                        self.metric, logger=runner.logger)
-        path = write_choice(runner.work_dir, arch, entries)
-        runner.logger.info(f'chosen arch ({self.rule} rule): {arch}, '
-                           f'{arch.meta["flops"] / 1e6:.2f} MFLOPs -> {path}; the board: '
-                           f'{det_board_summary(entries)}; constraint '
-                           f'{arch.meta.get("constraint", "none")}')
+    def choose(self, model, logger) -> tuple:
+        return choose_det_arch(model, self.rule, *self.loaders, self.calib_batches,
+                               self.metric, logger=logger)
+
+    summary = staticmethod(det_board_summary)
