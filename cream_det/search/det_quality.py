@@ -65,11 +65,12 @@ def trained_detector(arch: Arch, seed: int, work_dir: str, quick: bool = False) 
     return result
 
 
-def searched(config: str, work_dir: str, quick: bool) -> str:
+def searched(config: str, work_dir: str, quick: bool, *cfg_options: str) -> str:
     """The checkpoint of a search run in ``work_dir``, run first if absent."""
     if not osp.isfile(osp.join(ROOT, work_dir, 'arch.json')):
+        options = (*cfg_options, *(QUICK_SEARCH if quick else ()))
         run_tool('tools/search_backbone.py', config, '--work-dir', work_dir,
-                 *(('--cfg-options', *QUICK_SEARCH) if quick else ()))
+                 *(('--cfg-options', *options) if options else ()))
     return last_checkpoint(work_dir)
 
 
@@ -104,7 +105,9 @@ def benchmark(work_dir: str = 'work_dirs/det_search_quality',
     entries and the random paths."""
     cls_ckpt = searched(SEARCH, cls_work_dir, quick)
     det_dir = osp.join(work_dir, 'det_search')
-    det_ckpt = searched(det_config, det_dir, quick)
+    # The detection-aware search starts from the supernet that chose A.
+    det_ckpt = searched(det_config, det_dir, quick,
+                        f'model.detector.backbone.init_cfg.checkpoint={cls_ckpt}')
     with open(osp.join(ROOT, cls_work_dir, 'arch.json')) as f:
         arch_a = Arch.from_dict(json.load(f))
     with open(osp.join(ROOT, det_dir, 'arch.json')) as f:
