@@ -55,7 +55,8 @@ metainfo = _base_.train_dataloader.dataset.metainfo
 train_dataloader = dict(
     sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
     batch_sampler=None,
-    dataset=dict(indices=list(range(160))))
+    # Unfiltered, as the held-out set is, so that the indices split one list.
+    dataset=dict(indices=list(range(160)), filter_cfg=None))
 held_out_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=False, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
