@@ -1,0 +1,37 @@
+# The detection-aware Cream search on COCO, 8 GPUs x 2 images, mmdet's 1x
+# RetinaNet recipe (12 epochs): the (0, 600) supernet of the ImageNet search
+# (configs/cream/cream-search_0-600_8xb128_in1k.py), from its last
+# checkpoint, as the backbone; paths drawn within the supernet's budget,
+# ranked on their batch's detection loss, taught by the board's best path;
+# the board scored at the end by bbox mAP on val2017 (BN recalibrated).
+#   torchrun --nproc_per_node 8 tools/search_backbone.py THIS_CONFIG --launcher pytorch
+# Then train the chosen arch (work_dirs/THIS/arch.json) on ImageNet and in
+# configs/retinanet/retinanet_cream-searched_fpn_1x_coco.py, and compare
+# detectors on a split the search did not score (test-dev).
+_base_ = '../retinanet/retinanet_cream-287_fpn_1x_coco.py'
+
+supernet = dict(
+    type='CreamSuperNet', space='cream', budget=(0, 600), num_classes=1000,
+    out_indices=_base_.out_indices, frozen_stages=0, norm_eval=False,
+    init_cfg=dict(type='Pretrained', prefix='supernet.',
+                  checkpoint='work_dirs/cream-search_0-600_8xb128_in1k/epoch_120.pth'))
+model = dict(
+    _delete_=True, type='CreamDetSearch', seed=0,
+    detector=dict(_base_.model, backbone=supernet),
+    pick_method='top1', pool_size=10, acc_gap=0., tau=1., kd_weight=5.,
+    warmup_iters=3 * 7330)  # the first 3 epochs of 12 (7,330 iterations of 16 images)
+# Every rank's step averages gradients and statistics itself; SyncBN would
+# average the BN of paths the ranks do not share.
+model_wrapper_cfg = dict(type='CreamSearchParallel')
+sync_bn = None
+
+# 'instances': CocoMetric takes the ground truth from the samples.
+held_out_dataloader = dict(
+    _base_.val_dataloader,
+    dataset=dict(_base_.val_dataloader.dataset, pipeline=[
+        *_base_.val_dataloader.dataset.pipeline[:-1],
+        dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                              'scale_factor', 'instances'))]))
+val_dataloader = val_cfg = val_evaluator = None
+test_dataloader = test_cfg = test_evaluator = None
+custom_hooks = [dict(type='CreamDetArchHook', held_out=held_out_dataloader, calib_batches=50)]
