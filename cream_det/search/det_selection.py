@@ -98,16 +98,11 @@ def choose_det_arch(model, rule: str = 'held_out', calib_loader=None, eval_loade
         if logger is not None:
             logger.info(f'held-out choice: board entry {best}, official choice: entry '
                         f'{official}')
-    arch = board.arch(chosen)
-    arch.meta.update(
-        flops=entries[chosen]['flops'], params=entries[chosen]['params'], rule=rule,
-        board_entry=chosen, board_det_loss=entries[chosen]['det_loss'],
-        official_choice=entries[official]['arch'],
-        held_out_choice=entries[best]['arch'] if best is not None else None,
-        **{k: entries[chosen][k] for k in ('bbox_mAP', 'bbox_mAP_50') if k in entries[chosen]},
-        **predicted_latency(table, board.path(chosen)))
-    if model.constraint is not None:
-        arch.meta['constraint'] = str(model.constraint)
+    from .selection import chosen_arch  # (selection imports this module)
+    arch = chosen_arch(
+        model, entries, chosen, official, best, rule, table,
+        board_det_loss=entries[chosen]['det_loss'],
+        **{k: entries[chosen][k] for k in ('bbox_mAP', 'bbox_mAP_50') if k in entries[chosen]})
     return arch, entries
 
 

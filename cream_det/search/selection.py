@@ -64,16 +64,24 @@ def choose_arch(model, rule: str = 'official', calib_loader=None, eval_loader=No
         if logger is not None:
             logger.info(f'held-out choice: board entry {best}, official choice: entry '
                         f'{official}')
+    return chosen_arch(model, entries, chosen, official, best, rule, table,
+                       board_prec1=entries[chosen]['prec1']), entries
+
+
+def chosen_arch(model, entries: list[dict], chosen: int, official: int, best: Optional[int],
+                rule: str, table: Optional[LatencyTable], **scores) -> Arch:
+    """The board's entry ``chosen`` as an Arch whose meta says what it costs
+    and how it was chosen (both searches' arch.json), with ``scores``."""
+    board = model.board
     arch = board.arch(chosen)
     arch.meta.update(
-        flops=entries[chosen]['flops'], params=entries[chosen]['params'],
-        rule=rule, board_entry=chosen, board_prec1=entries[chosen]['prec1'],
-        official_choice=entries[official]['arch'],
+        flops=entries[chosen]['flops'], params=entries[chosen]['params'], rule=rule,
+        board_entry=chosen, **scores, official_choice=entries[official]['arch'],
         held_out_choice=entries[best]['arch'] if best is not None else None,
         **predicted_latency(table, board.path(chosen)))
     if model.constraint is not None:
         arch.meta['constraint'] = str(model.constraint)
-    return arch, entries
+    return arch
 
 
 def board_summary(entries: list[dict]) -> str:
