@@ -74,6 +74,18 @@ def test_neck_channels_are_derived_and_checked():
     assert '[40, 96, 320]' in str(err.value) and '[24, 80, 192]' in str(err.value)
 
 
+@pytest.mark.parametrize('config', sorted(glob.glob(
+    osp.join(ROOT, 'configs', 'cream_det_search', '*.py'))), ids=osp.basename)
+def test_the_neck_check_reaches_the_supernet_inside_a_detection_search(config):
+    cfg = Config.fromfile(config)
+    check_neck_channels(cfg.model)  # the configs as shipped fit
+    cfg.model.detector.backbone.out_indices = (1, 3, 5)
+    with pytest.raises(ValueError) as err:
+        check_neck_channels(cfg.model)
+    assert "CreamSuperNet space 'cream'" in str(err.value)
+    assert 'set model.detector.neck.in_channels=[24, 80, 192]' in str(err.value)
+
+
 @pytest.fixture(scope='module')
 def detection_set(tmp_path_factory):
     root = tmp_path_factory.mktemp('fashion-det')

@@ -20,17 +20,28 @@ def backbone_channels(space: Union[str, dict, SearchSpace],
 
 
 def check_neck_channels(model_cfg: dict) -> None:
-    """For a detector config with a CreamNet backbone: the neck's
-    ``in_channels`` must be the backbone's output channels. Without this, a
-    mismatch surfaces as a convolution shape error deep in the first forward."""
+    """For a detector config with a CreamNet or CreamSuperNet backbone (also
+    the detector inside a CreamDetSearch): the neck's ``in_channels`` must be
+    the backbone's output channels. Without this, a mismatch surfaces as a
+    convolution shape error deep in the first forward."""
+    if model_cfg.get('type') == 'CreamDetSearch':
+        model_cfg = model_cfg.get('detector') or {}
+        prefix = 'model.detector'
+    else:
+        prefix = 'model'
     backbone, neck = model_cfg.get('backbone', {}), model_cfg.get('neck')
-    if backbone.get('type') != 'CreamNet' or not isinstance(neck, dict) \
+    if backbone.get('type') not in ('CreamNet', 'CreamSuperNet') or not isinstance(neck, dict) \
             or 'in_channels' not in neck or backbone.get('out_indices') is None:
         return
-    arch = configured_arch(backbone.get('arch'), backbone.get('init_cfg'))
-    expected = backbone_channels(arch.space, backbone['out_indices'])
+    if backbone['type'] == 'CreamNet':
+        arch = configured_arch(backbone.get('arch'), backbone.get('init_cfg'))
+        space, which = arch.space, f'CreamNet arch {arch}'
+    else:
+        space = build_space(backbone.get('space', 'cream'))
+        which = f'CreamSuperNet space {space.name!r}'
+    expected = backbone_channels(space, backbone['out_indices'])
     if list(neck['in_channels']) != expected:
         raise ConfigError(
             f"the neck's in_channels {list(neck['in_channels'])} do not match the backbone's "
-            f"output channels {expected} (CreamNet arch {arch}, out_indices "
-            f"{list(backbone['out_indices'])}): set model.neck.in_channels={expected}")
+            f"output channels {expected} ({which}, out_indices "
+            f"{list(backbone['out_indices'])}): set {prefix}.neck.in_channels={expected}")
