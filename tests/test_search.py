@@ -153,7 +153,7 @@ def test_search_run_writes_arch_and_board(searched):
 
 
 def test_the_choice_is_redone_from_a_checkpoint(searched, tmp_path):
-    from cream_det.search.selection import select_from_checkpoint
+    from cream_det.search.selection import path_estimates, select_from_checkpoint
     work_dir, cfg = searched
     arch = select_from_checkpoint(cfg, str(work_dir / 'iter_12.pth'), str(tmp_path))
     hook_choice = json.load(open(work_dir / 'arch.json'))
@@ -164,6 +164,9 @@ def test_the_choice_is_redone_from_a_checkpoint(searched, tmp_path):
     held_out = select_from_checkpoint(cfg, str(work_dir / 'iter_12.pth'), str(tmp_path / 'h'),
                                       rule='held_out')
     assert str(held_out) == hook_choice['held_out_choice']
+    scored = json.load(open(tmp_path / 'h' / 'board.json'))['entries']
+    assert path_estimates(cfg, str(work_dir / 'iter_12.pth'), [e['path'] for e in scored]) \
+        == [e['held_out_top1'] for e in scored]
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ already on disk is read rather than trained again, so an interrupted
 benchmark goes on where it stopped."""
 from __future__ import annotations
 
-import copy
 import json
 import os
 import os.path as osp
@@ -19,16 +18,12 @@ import statistics
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import MODELS, DefaultScope
-from mmengine.runner import Runner
+from mmengine.registry import MODELS
 from scipy import stats
 
 from ..arch import Arch, flatten_path
-from ..checkpoint import load_weights
 from ..pipeline import DETECT, PRETRAIN, ROOT, SEARCH, last_checkpoint, logged_metrics, run_tool
-from .det_selection import recalibrated_map
-from .evaluation import calibration_loader, path_accuracy
-from .selection import held_out_cfg, searched_model
+from .selection import path_estimates
 
 DET_SEARCH = 'configs/cream_det_search/retinanet_cream-supernet_fpn_fashion-det.py'
 # --quick: a few iterations of everything, to see the benchmark run end to end.
@@ -74,27 +69,6 @@ def searched(config: str, work_dir: str, quick: bool, *cfg_options: str) -> str:
     return last_checkpoint(work_dir)
 
 
-def detection_estimates(config: str, checkpoint: str, paths, calib_batches: int) -> list:
-    """Held-out bbox mAP of each path in the detection search's detector,
-    BN recalibrated, as its arch hook scores the board."""
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmdet')):
-        model = MODELS.build(cfg.model)
-        load_weights(model, osp.join(ROOT, checkpoint), ema=False)
-        calib = calibration_loader(cfg.train_dataloader)
-        held_out = Runner.build_dataloader(held_out_cfg(cfg))
-        detector = copy.deepcopy(model.detector)
-        return [recalibrated_map(detector, path, calib, held_out, model.data_preprocessor,
-                                 calib_batches).get('bbox_mAP', 0.) for path in paths]
-
-
-def classification_estimates(checkpoint: str, paths, calib_batches: int) -> list:
-    """Held-out top-1 of each path in the classification supernet."""
-    cfg = Config.fromfile(osp.join(ROOT, SEARCH))
-    model, loaders = searched_model(cfg, osp.join(ROOT, checkpoint))
-    return [path_accuracy(model, path, *loaders, calib_batches) for path in paths]
-
-
 def benchmark(work_dir: str = 'work_dirs/det_search_quality',
               cls_work_dir: str = 'work_dirs/main/search', det_config: str = DET_SEARCH,
               seeds=(0, 1), num_random: int = 3, num_board: int = 3, calib_batches: int = 5,
@@ -125,8 +99,10 @@ def benchmark(work_dir: str = 'work_dirs/det_search_quality',
     if path_a not in [p for _, p, _ in ranked]:
         ranked.insert(0, ('A', path_a, 'classification choice'))
     paths = [p for _, p, _ in ranked]
-    det_est = detection_estimates(det_config, det_ckpt, paths, calib_batches)
-    cls_est = classification_estimates(cls_ckpt, paths, calib_batches)
+    det_est = path_estimates(Config.fromfile(osp.join(ROOT, det_config)),
+                             osp.join(ROOT, det_ckpt), paths, calib_batches)
+    cls_est = path_estimates(Config.fromfile(osp.join(ROOT, SEARCH)),
+                             osp.join(ROOT, cls_ckpt), paths, calib_batches)
     rows = []
     space, resolution = model.supernet.space, model.supernet.resolution
     for (name, path, kind), det, cls in zip(ranked, det_est, cls_est):

@@ -3,6 +3,7 @@ files that say so (``arch.json``, ``board.json``). The arch hook makes it when
 a search ends, and ``tools/select_arch.py`` redoes it from any checkpoint."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 from typing import Optional
@@ -16,7 +17,7 @@ from ..errors import ConfigError
 from ..latency import LatencyTable
 from .budgets import predicted_latency
 from .det_search import CreamDetSearch
-from .det_selection import choose_det_arch
+from .det_selection import choose_det_arch, recalibrated_map
 from .evaluation import calibration_loader, path_accuracy
 
 RULES = ('official', 'held_out')
@@ -133,6 +134,25 @@ def searched_model(cfg, checkpoint: str) -> tuple:
     if held_out is not None:
         loaders = (calibration_loader(cfg.train_dataloader), Runner.build_dataloader(held_out))
     return model, loaders
+
+
+def path_estimates(cfg, checkpoint: str, paths, calib_batches: Optional[int] = None) -> list:
+    """Each path's held-out estimate with a search checkpoint's weights, as
+    its arch hook scores the board: bbox mAP in a detection search's
+    detector, top-1 (%) in a classification supernet; BN recalibrated."""
+    hook = arch_hook_cfg(cfg)
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+        model, (calib, held_out) = searched_model(cfg, checkpoint)
+        if held_out is None:
+            raise ConfigError('the search config has no held-out loader to score paths on')
+        if isinstance(model, CreamDetSearch):
+            detector = copy.deepcopy(model.detector)  # recalibration changes it
+            return [float(recalibrated_map(
+                detector, path, calib, held_out, model.data_preprocessor,
+                calib_batches or hook.get('calib_batches', 5), hook.get('metric'),
+            ).get('bbox_mAP', 0.)) for path in paths]
+        return [path_accuracy(model, path, calib, held_out,
+                              calib_batches or hook.get('calib_batches', 20)) for path in paths]
 
 
 def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[str] = None,
