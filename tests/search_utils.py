@@ -1,8 +1,16 @@
-"""A tiny search, on real Fashion-MNIST images, for the tests."""
+"""A tiny search, on real Fashion-MNIST images, for the tests; and the
+checks both searches share: exact resume, identical ranks under torchrun."""
 import copy
+import os
 import os.path as osp
+import subprocess
+import sys
 
+import pytest
+import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
 
 CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'cream', 'cream-search_fashion-mnist.py')
 
@@ -39,3 +47,78 @@ def tiny_search_cfg(work_dir, max_iters=12, **model):
     held_out.dataset.indices = (50000, 50064)
     cfg.custom_hooks[0].calib_batches = 2
     return cfg
+
+
+class Interrupted(Exception):
+    pass
+
+
+class InterruptAt(Hook):
+    """Kills the run after an iteration, once its checkpoint is written."""
+    priority = 'LOWEST'
+
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.iteration:
+            raise Interrupted
+
+
+def assert_resume_gives_the_straight_run(build_cfg, tmp_path, interrupt_at):
+    """mmengine's resume (the tools' --resume) restores board, iteration,
+    weights and optimizer: the run of ``build_cfg(work_dir)`` interrupted
+    after its checkpoint at ``interrupt_at`` and resumed ends as the
+    straight run."""
+    def final_state(work_dir, resume=False, interrupt=None):
+        cfg = build_cfg(work_dir)
+        cfg.resume = resume
+        runner = Runner.from_cfg(cfg)
+        if interrupt:
+            runner.register_hook(InterruptAt(interrupt))
+        runner.train()
+        return runner.model.state_dict()
+    straight = final_state(tmp_path / 'straight')
+    with pytest.raises(Interrupted):
+        final_state(tmp_path / 'split', interrupt=interrupt_at)
+    resumed = final_state(tmp_path / 'split', resume=True)
+    assert int(straight['board.size']) > 0
+    for key, value in straight.items():
+        if key.startswith('board.') or key == 'iteration':
+            assert torch.equal(value, resumed[key]), key
+        else:
+            torch.testing.assert_close(value, resumed[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+WORKER = '''
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, {tests!r})
+from mmengine.runner import Runner
+from cream_det.cli import init_process_group_without_gpu
+from {module} import {function}
+cfg = {function}({work_dir!r}, max_iters={max_iters})
+cfg.launcher = 'pytorch'
+init_process_group_without_gpu(cfg)
+runner = Runner.from_cfg(cfg)
+runner.train()
+torch.save(runner.model.module.state_dict(), {work_dir!r} + f'/rank{{dist.get_rank()}}.pth')
+'''
+
+
+def assert_two_ranks_stay_identical(tmp_path, module, function, max_iters, port):
+    """``module.function(work_dir, max_iters=...)``'s run on two gloo ranks
+    under torchrun, each on its own images, ends with one supernet and one
+    board on both."""
+    script = tmp_path / 'worker.py'
+    script.write_text(WORKER.format(tests=osp.dirname(osp.abspath(__file__)), module=module,
+                                    function=function, work_dir=str(tmp_path),
+                                    max_iters=max_iters))
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    out = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                          '--master_port', str(port), str(script)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
+    assert int(rank0['board.size']) > 0 and int(rank0['iteration']) == max_iters
+    for key, value in rank0.items():
+        assert torch.equal(value, rank1[key]), key
