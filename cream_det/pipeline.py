@@ -4,10 +4,12 @@ the CPU, each step the command a user would type (printed as it runs):
 1. the Cream search on Fashion-MNIST (tools/search_backbone.py);
 2. pretraining the chosen child on Fashion-MNIST (tools/train.py); its
    checkpoint carries the arch and is the detector's backbone as it is;
-3. RetinaNet with that backbone on the generated detection set
-   (tools/misc/make_detection_set.py, tools/train.py), evaluated with COCO
-   bbox mAP before and after training (tools/test.py);
-4. detections on a real photo of the set's validation split, saved as a
+3. the detection-aware search (tools/search_backbone.py): the search's
+   supernet inside RetinaNet on the generated detection set
+   (tools/misc/make_detection_set.py), its arch printed next to step 1's;
+4. RetinaNet with step 2's backbone on the generated set (tools/train.py),
+   evaluated with COCO bbox mAP before and after training (tools/test.py);
+5. detections on a real photo of the set's validation split, saved as a
    picture (mmdet's DetInferencer).
 
 Figures are read from what mmengine writes to each work dir (the run's
@@ -24,6 +26,8 @@ import statistics
 import subprocess
 import sys
 
+from .arch import Arch
+from .search.det_selection import det_board_summary
 from .search.plots import plot_board_of
 from .search.selection import board_summary
 
@@ -31,6 +35,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEARCH = 'configs/cream/cream-search_fashion-mnist.py'
 PRETRAIN = 'configs/cream/cream_fashion-mnist.py'
 DETECT = 'configs/retinanet/retinanet_cream-searched_fpn_fashion-det.py'
+DET_SEARCH = 'configs/cream_det_search/retinanet_cream-supernet_fpn_fashion-det.py'
 DETECTION_SET = 'data/fashion-det'
 
 
@@ -104,8 +109,8 @@ def detect_on_photo(config: str, checkpoint: str, out_dir: str) -> tuple:
 
 
 def run_main_job(work: str = 'work_dirs/main') -> None:
-    search_dir, pretrain_dir, detect_dir = (osp.join(work, d)
-                                            for d in ('search', 'pretrain', 'detect'))
+    search_dir, pretrain_dir, det_search_dir, detect_dir = (
+        osp.join(work, d) for d in ('search', 'pretrain', 'det_search', 'detect'))
 
     print('== 1. Cream search on Fashion-MNIST')
     run_tool('tools/search_backbone.py', SEARCH, '--work-dir', search_dir)
@@ -125,9 +130,17 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
     top1 = logged_metrics(pretrain_dir)['accuracy/top1']
     pretrained = last_checkpoint(pretrain_dir)
 
-    print('\n== 3. RetinaNet with the searched backbone on the generated detection set')
+    print('\n== 3. Detection-aware search: the supernet of step 1 inside RetinaNet')
     if not osp.isfile(osp.join(ROOT, DETECTION_SET, 'annotations', 'instances_val.json')):
         run_tool('tools/misc/make_detection_set.py', DETECTION_SET, '--seed', '0')
+    run_tool('tools/search_backbone.py', DET_SEARCH, '--work-dir', det_search_dir,
+             '--cfg-options',
+             f'model.detector.backbone.init_cfg.checkpoint={last_checkpoint(search_dir)}')
+    det_arch_file = osp.join(det_search_dir, 'arch.json')
+    with open(osp.join(ROOT, det_arch_file)) as f:
+        det_arch = json.load(f)
+
+    print('\n== 4. RetinaNet with the searched backbone on the generated detection set')
     run_tool('tools/train.py', DETECT, '--work-dir', detect_dir, '--cfg-options',
              f'model.backbone.init_cfg.checkpoint={pretrained}')
     # Absent when no box scores 0.05 (CocoMetric then reports nothing).
@@ -145,12 +158,11 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
                  '--cfg-options', 'model.test_cfg.score_thr=0')
         compared[name] = logged_metrics(test_dir)['coco/bbox_mAP']
 
-    print('\n== 4. Detections on a real photo')
+    print('\n== 5. Detections on a real photo')
     photo, picture, kept = detect_on_photo(detect_config, checkpoint, osp.join(work, 'demo'))
 
     print('\n== Summary')
-    stages = ' / '.join(' '.join(ops) for ops in arch['stages'])
-    print(f'searched arch     {stages} @{arch["resolution"]} ({arch_file})')
+    print(f'searched arch     {Arch.from_dict(arch)} ({arch_file})')
     print(f'its cost          {arch["flops"] / 1e6:.2f} MFLOPs, {arch["params"] / 1e6:.3f} M '
           'parameters (10 classes)')
     with open(osp.join(ROOT, search_dir, 'board.json')) as f:
@@ -159,6 +171,13 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
           f'picture {board_picture}')
     print(f'held-out top-1    the chosen path {chosen_top1:.2f} % against {uniform:.2f} %, the '
           'mean of 10 paths drawn uniformly within the constraint (supernet weights)')
+    same = ' (the same arch)' if det_arch['stages'] == arch['stages'] else ''
+    print(f'detection-aware   {Arch.from_dict(det_arch)}, {det_arch["flops"] / 1e6:.2f} MFLOPs, '
+          f'held-out bbox mAP {det_arch["bbox_mAP"]:.3f} with supernet weights{same} '
+          f'({det_arch_file})')
+    with open(osp.join(ROOT, det_search_dir, 'board.json')) as f:
+        det_board = det_board_summary(json.load(f)['entries'])
+    print(f'its board         {det_board}')
     print(f'classification    top-1 {top1:.2f} % on the 10,000 Fashion-MNIST test images '
           f'(EMA weights; {pretrained})')
     print(f'detection         bbox mAP {trained_map:.3f} at score 0.05; at score 0: '
@@ -166,3 +185,4 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
           f'({checkpoint})')
     print(f'photo             {photo}: {len(kept)} detections >= 0.3 '
           f'({", ".join(f"{c} {s:.2f}" for c, s in kept[:5])}); picture {picture}')
+

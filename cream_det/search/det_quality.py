@@ -22,10 +22,10 @@ from mmengine.registry import MODELS
 from scipy import stats
 
 from ..arch import Arch, flatten_path
-from ..pipeline import DETECT, PRETRAIN, ROOT, SEARCH, last_checkpoint, logged_metrics, run_tool
+from ..pipeline import (DET_SEARCH, DETECT, PRETRAIN, ROOT, SEARCH, last_checkpoint,
+                        logged_metrics, run_tool)
 from .selection import path_estimates
 
-DET_SEARCH = 'configs/cream_det_search/retinanet_cream-supernet_fpn_fashion-det.py'
 # --quick: a few iterations of everything, to see the benchmark run end to end.
 QUICK_PRETRAIN = ('train_dataloader.dataset.indices=(0,256)', 'val_dataloader.dataset.indices=(0,256)')
 QUICK_DETECT = ('train_cfg.max_epochs=1', 'train_cfg.val_interval=1')
