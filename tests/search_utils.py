@@ -96,7 +96,7 @@ sys.path.insert(0, {tests!r})
 from mmengine.runner import Runner
 from cream_det.cli import init_process_group_without_gpu
 from {module} import {function}
-cfg = {function}({work_dir!r}, max_iters={max_iters})
+cfg = {function}({work_dir!r}, **{cfg_kwargs!r})
 cfg.launcher = 'pytorch'
 init_process_group_without_gpu(cfg)
 runner = Runner.from_cfg(cfg)
@@ -105,20 +105,20 @@ torch.save(runner.model.module.state_dict(), {work_dir!r} + f'/rank{{dist.get_ra
 '''
 
 
-def assert_two_ranks_stay_identical(tmp_path, module, function, max_iters, port):
-    """``module.function(work_dir, max_iters=...)``'s run on two gloo ranks
-    under torchrun, each on its own images, ends with one supernet and one
-    board on both."""
+def assert_two_ranks_stay_identical(tmp_path, module, function, port, **cfg_kwargs):
+    """The run of ``module.function(work_dir, **cfg_kwargs)`` (with
+    ``max_iters``) on two gloo ranks under torchrun, each on its own images,
+    ends with one supernet and one board on both."""
     script = tmp_path / 'worker.py'
     script.write_text(WORKER.format(tests=osp.dirname(osp.abspath(__file__)), module=module,
                                     function=function, work_dir=str(tmp_path),
-                                    max_iters=max_iters))
+                                    cfg_kwargs=cfg_kwargs))
     env = dict(os.environ, OMP_NUM_THREADS='1')
     out = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
                           '--master_port', str(port), str(script)],
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
-    assert int(rank0['board.size']) > 0 and int(rank0['iteration']) == max_iters
+    assert int(rank0['board.size']) > 0 and int(rank0['iteration']) == cfg_kwargs['max_iters']
     for key, value in rank0.items():
         assert torch.equal(value, rank1[key]), key

@@ -234,10 +234,7 @@ CONFIG = osp.join(ROOT, 'configs', 'cream_det_search',
                   'retinanet_cream-supernet_fpn_fashion-det.py')
 
 
-def test_the_embedded_config_builds_and_runs_one_step():
-    if not osp.isdir(osp.join(ROOT, 'data', 'fashion-det')):
-        pytest.skip('data/fashion-det is missing: python tools/misc/make_detection_set.py '
-                    'data/fashion-det')
+def test_the_embedded_config_builds_and_runs_one_step(detection_set):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import MODELS, DefaultScope
     from mmengine.runner import Runner
@@ -249,7 +246,7 @@ def test_the_embedded_config_builds_and_runs_one_step():
         type='Pretrained', checkpoint='work_dirs/main/search/iter_1000.pth', prefix='supernet.')
     loader_cfg = copy.deepcopy(cfg.train_dataloader)
     loader_cfg.update(batch_size=2, num_workers=0, persistent_workers=False)
-    loader_cfg.dataset.data_root = osp.join(ROOT, 'data', 'fashion-det')
+    loader_cfg.dataset.update(data_root=detection_set, indices=[0, 1])
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         batch = next(iter(Runner.build_dataloader(loader_cfg)))
     log = model.train().train_step(batch, build_optim_wrapper(model, cfg.optim_wrapper))
@@ -273,12 +270,22 @@ def test_the_tools_options_on_the_embedded_config(monkeypatch):
     assert cfg.model_wrapper_cfg.type == 'CreamSearchParallel' and cfg.sync_bn is None
 
 
-def _fashion_det_loaders(num_images=4, size=64):
-    """Calibration and held-out loaders over a few images of data/fashion-det."""
-    root = osp.join(ROOT, 'data', 'fashion-det')
-    if not osp.isdir(root):
-        pytest.skip('data/fashion-det is missing: python tools/misc/make_detection_set.py '
-                    'data/fashion-det')
+@pytest.fixture(scope='module')
+def detection_set(tmp_path_factory):
+    """The generated Fashion-MNIST-on-photos set, small: the first 16
+    training images train, the next 4 are held out."""
+    from cream_det.datasets import make_detection_set
+    root = str(tmp_path_factory.mktemp('fashion-det'))
+    make_detection_set(root, seed=0, num_train=TRAIN_IMAGES + 4, num_val=2)
+    return root
+
+
+TRAIN_IMAGES = 16
+HELD_OUT = list(range(TRAIN_IMAGES, TRAIN_IMAGES + 4))
+
+
+def _fashion_det_loaders(root, num_images=4, size=64):
+    """Calibration and held-out loaders over a few images of the set."""
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
@@ -296,13 +303,13 @@ def _fashion_det_loaders(num_images=4, size=64):
     load = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(size, size)),
             dict(type='LoadAnnotations', with_bbox=True)]
     calib = loader(list(range(num_images)), load + [dict(type='PackDetInputs')])
-    held_out = loader(list(range(100, 100 + num_images)), load + [dict(
+    held_out = loader(HELD_OUT[:num_images], load + [dict(
         type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                                          'scale_factor', 'instances'))])
     return calib, held_out
 
 
-def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path):
+def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path, detection_set):
     import json
 
     from mmengine.registry import DefaultScope
@@ -310,7 +317,7 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
     from cream_det import resolve_arch
     from cream_det.search.det_selection import choose_det_arch, recalibrated_map
     from cream_det.search.selection import write_choice
-    calib, held_out = _fashion_det_loaders()
+    calib, held_out = _fashion_det_loaders(detection_set)
     detector = copy.deepcopy(RETINANET)
     detector['bbox_head'] = dict(detector['bbox_head'], num_classes=10)
     model = _search(detector)
@@ -347,9 +354,9 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
     assert first == again and 'bbox_mAP' in first
 
 
-def tiny_det_search_cfg(work_dir, max_iters=6, checkpoint_interval=None):
-    """A runner config of the tiny RetinaNet search on 64x64 images of
-    data/fashion-det, for the end-to-end runs."""
+def tiny_det_search_cfg(work_dir, data_root, max_iters=6, checkpoint_interval=None):
+    """A runner config of the tiny RetinaNet search on 64x64 images of the
+    generated set in ``data_root``, for the end-to-end runs."""
     from cream_det.datasets import FASHION_DETECTION_METAINFO
     detector = copy.deepcopy(RETINANET)
     detector['bbox_head'] = dict(detector['bbox_head'], num_classes=10)
@@ -362,10 +369,10 @@ def tiny_det_search_cfg(work_dir, max_iters=6, checkpoint_interval=None):
         model_wrapper_cfg=dict(type='CreamSearchParallel'),
         train_dataloader=dict(
             batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),
-            dataset=dict(type='CocoDataset', data_root=osp.join(ROOT, 'data', 'fashion-det'),
+            dataset=dict(type='CocoDataset', data_root=data_root,
                          metainfo=FASHION_DETECTION_METAINFO,
                          ann_file='annotations/instances_train.json',
-                         data_prefix=dict(img='train/'), indices=list(range(16)),
+                         data_prefix=dict(img='train/'), indices=list(range(TRAIN_IMAGES)),
                          pipeline=pipeline)),
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
         optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)),
@@ -375,17 +382,16 @@ def tiny_det_search_cfg(work_dir, max_iters=6, checkpoint_interval=None):
         log_processor=dict(by_epoch=False)))
 
 
-def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path):
+def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detection_set):
     import json
 
     from mmengine.runner import Runner
 
     from cream_det.search.selection import path_estimates, select_from_checkpoint
-    _fashion_det_loaders()  # skips without data/fashion-det
-    cfg = tiny_det_search_cfg(tmp_path, max_iters=5)
+    cfg = tiny_det_search_cfg(tmp_path, detection_set, max_iters=5)
     held_out = copy.deepcopy(cfg.train_dataloader)
     held_out.update(sampler=dict(type='DefaultSampler', shuffle=False))
-    held_out.dataset.update(indices=[100, 101, 102, 103], test_mode=True)
+    held_out.dataset.update(indices=HELD_OUT, test_mode=True)
     held_out.dataset.pipeline[-1] = dict(type='PackDetInputs', meta_keys=(
         'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances'))
     cfg.custom_hooks = [dict(type='CreamDetArchHook', held_out=held_out, calib_batches=1)]
@@ -406,19 +412,18 @@ def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_ranks_stay_identical(tmp_path):
+def test_two_ranks_stay_identical(tmp_path, detection_set):
     """Each rank trains on its own images; gradients, statistics and the
     board's loss averaged over ranks keep one supernet and one board."""
-    _fashion_det_loaders()  # skips without data/fashion-det
     assert_two_ranks_stay_identical(tmp_path, 'test_det_search', 'tiny_det_search_cfg',
-                                    max_iters=6, port=29733)
+                                    port=29733, data_root=detection_set, max_iters=6)
 
 
 @pytest.mark.slow
-def test_the_runner_resumes_the_straight_run(tmp_path):
-    _fashion_det_loaders()  # skips without data/fashion-det
+def test_the_runner_resumes_the_straight_run(tmp_path, detection_set):
     assert_resume_gives_the_straight_run(
-        lambda work_dir: tiny_det_search_cfg(work_dir, max_iters=6, checkpoint_interval=3),
+        lambda work_dir: tiny_det_search_cfg(work_dir, detection_set, max_iters=6,
+                                             checkpoint_interval=3),
         tmp_path, interrupt_at=3)
 
 

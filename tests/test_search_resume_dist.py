@@ -19,4 +19,4 @@ def test_resume_gives_the_straight_run(tmp_path):
 
 def test_two_ranks_stay_identical(tmp_path):
     assert_two_ranks_stay_identical(tmp_path, 'test_search_resume_dist',
-                                    'tiny_search_without_hooks', max_iters=12, port=29731)
+                                    'tiny_search_without_hooks', port=29731, max_iters=12)
