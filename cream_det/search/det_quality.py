@@ -72,9 +72,10 @@ def searched(config: str, work_dir: str, quick: bool, *cfg_options: str) -> str:
 def benchmark(work_dir: str = 'work_dirs/det_search_quality',
               cls_work_dir: str = 'work_dirs/main/search', det_config: str = DET_SEARCH,
               seeds=(0, 1), num_random: int = 3, num_board: int = 3, calib_batches: int = 5,
-              quick: bool = False) -> dict:
+              quick: bool = False, all_seeds: bool = False) -> dict:
     """A and B at each of ``seeds``; ``num_random`` random paths and the
-    detection board's ``num_board`` best other entries at the first seed;
+    detection board's ``num_board`` best other entries at the first seed
+    (at each, with ``all_seeds``); mAP averaged over an arch's seeds;
     Kendall's tau of each estimate against the trained mAP over the board
     entries and the random paths."""
     cls_ckpt = searched(SEARCH, cls_work_dir, quick)
@@ -109,7 +110,7 @@ def benchmark(work_dir: str = 'work_dirs/det_search_quality',
         if path == path_a and name != 'A':  # the classification search chose it too
             name = f'A, {name}'
         arch = Arch.from_path(space, path, resolution)
-        run_seeds = seeds if path in (path_a, path_b) else seeds[:1]
+        run_seeds = seeds if all_seeds or path in (path_a, path_b) else seeds[:1]
         key = ''.join(map(str, flatten_path(path)))
         runs = [trained_detector(arch, s, osp.join(work_dir, f'{key}_seed{s}'), quick)
                 for s in run_seeds]

@@ -2,12 +2,13 @@
 (A), the detection-aware search's (B, configs/cream_det_search/) and random
 archs of the same FLOPs band, each pretrained with the same Fashion-MNIST
 recipe and trained in the same embedded RetinaNet config; bbox mAP and
-mAP50 (A and B at each seed), and Kendall's tau, over the detection board's
+mAP50 (A and B at each seed, every arch with --all-seeds), and Kendall's tau, over the detection board's
 entries and the random archs, between each search's estimate and the
 trained detectors' mAP.
 
     python tools/analysis_tools/benchmark_detection_search.py [--seeds 0 1] \\
-        [--random 3] [--board 3] [--work-dir work_dirs/det_search_quality] [--quick]
+        [--random 3] [--board 3] [--all-seeds] [--work-dir work_dirs/det_search_quality] \\
+        [--quick]
 
 A is the classification search of work_dirs/main/search (the main job's;
 run if absent); B comes from the detection-aware search run in
@@ -30,11 +31,14 @@ if __name__ == '__main__':
     parser.add_argument('--random', type=int, default=3, help='random archs in the band')
     parser.add_argument('--board', type=int, default=3,
                         help="the detection board's best entries besides B")
+    parser.add_argument('--all-seeds', action='store_true',
+                        help='train every arch at every seed, not only A and B')
     parser.add_argument('--quick', action='store_true', help='a smoke run of a few iterations')
     args = parser.parse_args()
     with user_errors():
         if args.random + args.board < 2:
             raise ConfigError('--random and --board: at least 2 archs besides B for a tau')
         result = benchmark(args.work_dir, args.cls_work_dir, seeds=tuple(args.seeds),
-                           num_random=args.random, num_board=args.board, quick=args.quick)
+                           num_random=args.random, num_board=args.board, quick=args.quick,
+                           all_seeds=args.all_seeds)
     print(summary_table(result))
