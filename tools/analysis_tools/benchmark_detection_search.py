@@ -2,9 +2,9 @@
 (A), the detection-aware search's (B, configs/cream_det_search/) and random
 archs of the same FLOPs band, each pretrained with the same Fashion-MNIST
 recipe and trained in the same embedded RetinaNet config; bbox mAP and
-mAP50 (A and B at each seed, every arch with --all-seeds), and Kendall's tau, over the detection board's
-entries and the random archs, between each search's estimate and the
-trained detectors' mAP.
+mAP50 (A and B at each seed, every arch with --all-seeds), and Kendall's
+tau, over the detection board's entries and the random archs, between each
+search's estimate and the trained detectors' mAP.
 
     python tools/analysis_tools/benchmark_detection_search.py [--seeds 0 1] \\
         [--random 3] [--board 3] [--all-seeds] [--work-dir work_dirs/det_search_quality] \\
