@@ -101,6 +101,30 @@ def test_the_board_fills_by_the_official_rule_on_the_detection_loss(detector):
     assert all(torch.isfinite(log['loss']) for log in logs)
 
 
+def test_a_latency_constraint_bounds_the_paths_and_prices_the_board(tmp_path):
+    """constraint=dict(latency_ms=..., table=...) as in the classification
+    search: every drawn path within it, and the board's entries and the
+    chosen arch carry their latency on the table's device."""
+    from cream_det.latency import LatencyTable
+    from cream_det.search.det_selection import choose_det_arch
+    from test_latency import _fake_table, _middle, _tiny
+    supernet = _tiny()
+    data = _fake_table(supernet)  # a fake clock: 1 us per parameter
+    table, table_file = LatencyTable.from_dict(data), str(tmp_path / 'table.json')
+    table.save(table_file)
+    low, high = _middle(supernet, data)
+    model = _search(constraint=dict(latency_ms=(low, high), table=table_file))
+    assert all(low <= table.latency_ms(model.sample_path(i)) <= high for i in range(30))
+    _run(model, _wrapper(model), 5)
+    arch, entries = choose_det_arch(model, 'official')
+    assert len(entries) == 3
+    for i, entry in enumerate(entries):
+        assert entry['latency_ms'] == table.latency_ms(model.board.path(i))
+        assert entry['latency_device'] == table.device
+    assert arch.meta['latency_ms'] == entries[0]['latency_ms']
+    assert arch.meta['constraint'] == f'{low:g}-{high:g} ms on {table.device}'
+
+
 def test_paths_are_the_classification_searchs_and_the_teacher_is_the_board_top():
     model = _search(seed=3)
     classification = CreamSearch(
