@@ -416,8 +416,7 @@ def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detectio
     held_out = copy.deepcopy(cfg.train_dataloader)
     held_out.update(sampler=dict(type='DefaultSampler', shuffle=False))
     held_out.dataset.update(indices=HELD_OUT, test_mode=True)
-    held_out.dataset.pipeline[-1] = dict(type='PackDetInputs', meta_keys=(
-        'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'instances'))
+    # PackDetInputs as mmdet's configs have it: the hook adds the ground truth.
     cfg.custom_hooks = [dict(type='CreamDetArchHook', held_out=held_out, calib_batches=1)]
     Runner.from_cfg(cfg).train()
     arch = json.load(open(tmp_path / 'arch.json'))
@@ -433,6 +432,22 @@ def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detectio
     # Any path scored as the hook scored the board (the benchmark's estimate).
     assert path_estimates(cfg, str(tmp_path / 'iter_5.pth'), [e['path'] for e in board]) \
         == [e['bbox_mAP'] for e in board]
+
+
+def test_the_held_out_loader_packs_the_ground_truth():
+    from cream_det.errors import ConfigError
+    from cream_det.search.det_selection import packing_ground_truth
+    loader = dict(dataset=dict(type='CocoDataset', pipeline=[
+        dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]))
+    packed = packing_ground_truth(loader)
+    assert packed['dataset']['pipeline'][-1]['meta_keys'] == (
+        'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+        'flip_direction', 'instances')  # mmdet's default keys, and the ground truth
+    assert 'meta_keys' not in loader['dataset']['pipeline'][-1]  # a copy
+    loader['dataset']['pipeline'][-1]['meta_keys'] = ('img_id', 'instances')
+    assert packing_ground_truth(loader) == loader
+    with pytest.raises(ConfigError, match='expected dataset.pipeline with a PackDetInputs'):
+        packing_ground_truth(dict(dataset=dict(type='ConcatDataset', datasets=[])))
 
 
 @pytest.mark.slow
@@ -484,8 +499,10 @@ def test_the_coco_configs_build_and_run_one_step(name):
         model = MODELS.build(cfg.model)
     assert model.supernet.budget == (0, 600) and model.supernet.out_indices == (2, 4, 6)
     assert model.supernet.init_cfg['prefix'] == 'supernet.'
-    assert cfg.custom_hooks[0].type == 'CreamDetArchHook'
-    assert 'instances' in cfg.custom_hooks[0].held_out.dataset.pipeline[-1].meta_keys
+    from mmengine.registry import HOOKS
+    hook = HOOKS.build(cfg.custom_hooks[0])  # on val2017, as mmdet's val loader reads it
+    assert hook.held_out.dataset.ann_file == 'annotations/instances_val2017.json'
+    assert 'instances' in hook.held_out.dataset.pipeline[-1].meta_keys
     np.random.seed(0)
     batch = demo_mm_inputs(batch_size=2, image_shapes=[(3, 128, 128)] * 2, num_items=[2, 3],
                            num_classes=80)

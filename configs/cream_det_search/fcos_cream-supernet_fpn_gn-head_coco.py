@@ -10,20 +10,12 @@ supernet = dict(
     init_cfg=dict(type='Pretrained', prefix='supernet.',
                   checkpoint='work_dirs/cream-search_0-600_8xb128_in1k/epoch_120.pth'))
 model = dict(
-    _delete_=True, type='CreamDetSearch', seed=0,
-    detector=dict(_base_.model, backbone=supernet),
-    pick_method='top1', pool_size=10, acc_gap=0., tau=1., kd_weight=5.,
+    _delete_=True, type='CreamDetSearch', detector=dict(_base_.model, backbone=supernet),
     warmup_iters=3 * 7330)  # the first 3 epochs of 12 (7,330 iterations of 16 images)
 # As in the RetinaNet search: no SyncBN, the search's own rank averaging.
 model_wrapper_cfg = dict(type='CreamSearchParallel')
 sync_bn = None
 
-held_out_dataloader = dict(
-    _base_.val_dataloader,
-    dataset=dict(_base_.val_dataloader.dataset, pipeline=[
-        *_base_.val_dataloader.dataset.pipeline[:-1],
-        dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                              'scale_factor', 'instances'))]))
+custom_hooks = [dict(type='CreamDetArchHook', held_out=_base_.val_dataloader, calib_batches=50)]
 val_dataloader = val_cfg = val_evaluator = None
 test_dataloader = test_cfg = test_evaluator = None
-custom_hooks = [dict(type='CreamDetArchHook', held_out=held_out_dataloader, calib_batches=50)]

@@ -68,10 +68,10 @@ held_out_dataloader = dict(
             dict(type='LoadImageFromFile'),
             dict(type='Resize', scale=(160, 160), keep_ratio=True),
             dict(type='LoadAnnotations', with_bbox=True),
-            # 'instances': CocoMetric takes the ground truth from the samples,
-            # the annotation file holding the training images too.
-            dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
-                                                  'img_shape', 'scale_factor', 'instances'))]))
+            # The hook adds 'instances' to what it packs: CocoMetric takes the
+            # ground truth from the samples (the annotation file holds the
+            # training images too).
+            dict(type='PackDetInputs')]))
 val_dataloader = val_cfg = val_evaluator = None
 test_dataloader = test_cfg = test_evaluator = None
 

@@ -6,6 +6,7 @@ its BatchNorm statistics re-estimated on a few training batches first, as
 from __future__ import annotations
 
 import copy
+import inspect
 from itertools import islice
 from typing import Optional
 
@@ -14,11 +15,31 @@ from mmengine.evaluator import Evaluator
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..arch import Arch
+from ..errors import ConfigError
 from ..latency import LatencyTable
 from .budgets import predicted_latency
 from .evaluation import seeded
 
 BBOX_METRIC = dict(type='CocoMetric', metric='bbox')
+
+
+def packing_ground_truth(loader_cfg: dict) -> dict:
+    """A copy of a held-out loader config whose last ``PackDetInputs`` also
+    packs ``instances``: CocoMetric without an annotation file takes the
+    ground truth from the samples, and mmdet's test pipelines leave it out
+    (the metric would stop at the end of the search)."""
+    from mmdet.datasets.transforms import PackDetInputs
+    loader_cfg = copy.deepcopy(loader_cfg)
+    pipeline = (loader_cfg.get('dataset') or {}).get('pipeline') or []
+    packs = [t for t in pipeline if t.get('type') in ('PackDetInputs', 'mmdet.PackDetInputs')]
+    if not packs:
+        raise ConfigError('the held-out dataloader: expected dataset.pipeline with a '
+                          'PackDetInputs transform (for the ground truth CocoMetric reads)')
+    default = inspect.signature(PackDetInputs.__init__).parameters['meta_keys'].default
+    keys = tuple(packs[-1].get('meta_keys', default))
+    if 'instances' not in keys:
+        packs[-1]['meta_keys'] = keys + ('instances',)
+    return loader_cfg
 
 
 def recalibrated_map(detector, path, calib_loader, eval_loader, preprocess,

@@ -9,7 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from .det_selection import choose_det_arch, det_board_summary
+from .det_selection import choose_det_arch, det_board_summary, packing_ground_truth
 from .evaluation import calibration_loader, random_state_kept
 from .selection import board_summary, check_rule, choose_arch, write_choice
 
@@ -73,10 +73,15 @@ class CreamDetArchHook(CreamArchHook):
     ``calib_batches`` training batches (``metric``, mmdet's CocoMetric by
     default), and ``arch.json``, by default the best held-out mAP: a
     batch's loss ranks paths seen at different moments of training, mAP
-    ranks them on the same images with the same weights."""
+    ranks them on the same images with the same weights. The held-out
+    loader's ``PackDetInputs`` is made to pack the ground truth
+    (:func:`~.det_selection.packing_ground_truth`), so a val loader of
+    mmdet's configs serves as it is."""
 
     def __init__(self, rule: str = 'held_out', held_out: Optional[dict] = None,
                  calib_batches: int = 5, metric: Optional[dict] = None):
+        if held_out is not None:
+            held_out = packing_ground_truth(held_out)
         super().__init__(rule, held_out, calib_batches)
         self.metric = metric
 

@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from ..latency import LatencyTable
 from .budgets import predicted_latency
 from .det_search import CreamDetSearch
-from .det_selection import choose_det_arch, recalibrated_map
+from .det_selection import choose_det_arch, packing_ground_truth, recalibrated_map
 from .evaluation import calibration_loader, path_accuracy
 
 RULES = ('official', 'held_out')
@@ -131,6 +131,8 @@ def searched_model(cfg, checkpoint: str) -> tuple:
     model = MODELS.build(cfg.model)
     load_weights(model, checkpoint, ema=False)
     loaders = (None, None)
+    if held_out is not None and isinstance(model, CreamDetSearch):
+        held_out = packing_ground_truth(held_out)  # as its arch hook does
     if held_out is not None:
         loaders = (calibration_loader(cfg.train_dataloader), Runner.build_dataloader(held_out))
     return model, loaders
