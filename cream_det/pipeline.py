@@ -185,4 +185,3 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
           f'({checkpoint})')
     print(f'photo             {photo}: {len(kept)} detections >= 0.3 '
           f'({", ".join(f"{c} {s:.2f}" for c, s in kept[:5])}); picture {picture}')
-

@@ -4,11 +4,12 @@ a search ends, and ``tools/select_arch.py`` redoes it from any checkpoint."""
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 from typing import Optional
 
-from mmengine.registry import MODELS, DefaultScope
+from mmengine.registry import HOOKS, MODELS, DefaultScope
 from mmengine.runner import Runner
 
 from ..arch import Arch
@@ -118,6 +119,17 @@ def arch_hook_cfg(cfg) -> dict:
     return next((h for h in cfg.get('custom_hooks', []) if h.get('type') in ARCH_HOOKS), {})
 
 
+def arch_hook_setting(cfg, name: str):
+    """A setting of the search config's arch hook, else the default of the
+    search's hook class (CreamDetArchHook's for a detection-aware search)."""
+    hook = arch_hook_cfg(cfg)
+    if name in hook:
+        return hook[name]
+    detection = hook.get('type', cfg.model.get('type')) in ('CreamDetArchHook', 'CreamDetSearch')
+    hook_class = HOOKS.get('CreamDetArchHook' if detection else 'CreamArchHook')
+    return inspect.signature(hook_class.__init__).parameters[name].default
+
+
 def held_out_cfg(cfg) -> Optional[dict]:
     """The search config's held-out loader: the arch hook's, else ``held_out_dataloader``."""
     return arch_hook_cfg(cfg).get('held_out') or cfg.get('held_out_dataloader')
@@ -142,7 +154,7 @@ def path_estimates(cfg, checkpoint: str, paths, calib_batches: Optional[int] = N
     """Each path's held-out estimate with a search checkpoint's weights, as
     its arch hook scores the board: bbox mAP in a detection search's
     detector, top-1 (%) in a classification supernet; BN recalibrated."""
-    hook = arch_hook_cfg(cfg)
+    calib_batches = calib_batches or arch_hook_setting(cfg, 'calib_batches')
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         model, (calib, held_out) = searched_model(cfg, checkpoint)
         if held_out is None:
@@ -150,11 +162,9 @@ def path_estimates(cfg, checkpoint: str, paths, calib_batches: Optional[int] = N
         if isinstance(model, CreamDetSearch):
             detector = copy.deepcopy(model.detector)  # recalibration changes it
             return [float(recalibrated_map(
-                detector, path, calib, held_out, model.data_preprocessor,
-                calib_batches or hook.get('calib_batches', 5), hook.get('metric'),
-            ).get('bbox_mAP', 0.)) for path in paths]
-        return [path_accuracy(model, path, calib, held_out,
-                              calib_batches or hook.get('calib_batches', 20)) for path in paths]
+                detector, path, calib, held_out, model.data_preprocessor, calib_batches,
+                arch_hook_setting(cfg, 'metric')).get('bbox_mAP', 0.)) for path in paths]
+        return [path_accuracy(model, path, calib, held_out, calib_batches) for path in paths]
 
 
 def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[str] = None,
@@ -165,22 +175,18 @@ def select_from_checkpoint(cfg, checkpoint: str, out_dir: str, rule: Optional[st
     given; write ``arch.json`` and ``board.json`` to ``out_dir``, priced on
     ``table``'s device when given. A detection-aware search's board is
     scored by held-out bbox mAP, as its hook does."""
-    hook = arch_hook_cfg(cfg)
-    rule = rule or hook.get('rule', 'held_out' if hook.get('type') == 'CreamDetArchHook'
-                            else 'official')  # each hook's default
+    rule = rule or arch_hook_setting(cfg, 'rule')
+    calib_batches = calib_batches or arch_hook_setting(cfg, 'calib_batches')
     check_rule(rule, held_out_cfg(cfg))
     # The config's registry scope (mmdet's for a detection search), as the
     # runner sets it, for its datasets and metrics.
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         model, loaders = searched_model(cfg, checkpoint)
         if isinstance(model, CreamDetSearch):
-            arch, entries = choose_det_arch(model, rule, *loaders,
-                                            calib_batches or hook.get('calib_batches', 5),
-                                            hook.get('metric'), table=table)
+            arch, entries = choose_det_arch(model, rule, *loaders, calib_batches,
+                                            arch_hook_setting(cfg, 'metric'), table=table)
         else:
-            arch, entries = choose_arch(model, rule, *loaders,
-                                        calib_batches or hook.get('calib_batches', 20),
-                                        table=table)
+            arch, entries = choose_arch(model, rule, *loaders, calib_batches, table=table)
     arch.meta['checkpoint'] = checkpoint
     write_choice(out_dir, arch, entries)
     return arch
