@@ -11,7 +11,7 @@ published ``archs``) -> ``cost`` -> ``models`` -> ``search`` ->
 ``classification`` -> ``detection``; ``datasets`` feed them.
 """
 from . import checkpoint  # noqa: F401  (cream:// and cream-ema:// checkpoint schemes)
-from . import classification, datasets, optim, search  # noqa: F401  (registry entries)
+from . import classification, datasets, experiments, optim, search, selection  # noqa: F401  (registry entries)
 from .arch import Arch
 from .archs import published_archs, resolve_arch
 from .errors import ArchError, CreamError

@@ -10,11 +10,11 @@ import pytest
 
 from cream_det.errors import ConfigError
 from cream_det.latency import LatencyTable
-from cream_det.search.budgets import (budget_table_text, select_for_budgets,
+from cream_det.selection.budgets import (budget_table_text, select_for_budgets,
                                       write_budget_archs)
-from cream_det.search.evaluation import path_accuracy
-from cream_det.search.plots import plot_budgets
-from cream_det.search.selection import choose_arch, searched_model
+from cream_det.selection.scoring import path_accuracy
+from cream_det.visualization.search_plots import plot_budgets
+from cream_det.selection.choice import choose_arch, searched_model
 from test_latency import _fake_table, _tiny
 
 ROOT = osp.join(osp.dirname(__file__), '..')

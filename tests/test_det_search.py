@@ -106,7 +106,7 @@ def test_a_latency_constraint_bounds_the_paths_and_prices_the_board(tmp_path):
     search: every drawn path within it, and the board's entries and the
     chosen arch carry their latency on the table's device."""
     from cream_det.latency import LatencyTable
-    from cream_det.search.det_selection import choose_det_arch
+    from cream_det.selection.det_choice import choose_det_arch
     from test_latency import _fake_table, _middle, _tiny
     supernet = _tiny()
     data = _fake_table(supernet)  # a fake clock: 1 us per parameter
@@ -339,8 +339,8 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
     from mmengine.registry import DefaultScope
 
     from cream_det import resolve_arch
-    from cream_det.search.det_selection import choose_det_arch, recalibrated_map
-    from cream_det.search.selection import write_choice
+    from cream_det.selection.det_choice import choose_det_arch, recalibrated_map
+    from cream_det.selection.choice import write_choice
     calib, held_out = _fashion_det_loaders(detection_set)
     detector = copy.deepcopy(RETINANET)
     detector['bbox_head'] = dict(detector['bbox_head'], num_classes=10)
@@ -411,7 +411,7 @@ def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detectio
 
     from mmengine.runner import Runner
 
-    from cream_det.search.selection import path_estimates, select_from_checkpoint
+    from cream_det.selection.choice import path_estimates, select_from_checkpoint
     cfg = tiny_det_search_cfg(tmp_path, detection_set, max_iters=5)
     held_out = copy.deepcopy(cfg.train_dataloader)
     held_out.update(sampler=dict(type='DefaultSampler', shuffle=False))
@@ -436,7 +436,7 @@ def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detectio
 
 def test_the_held_out_loader_packs_the_ground_truth():
     from cream_det.errors import ConfigError
-    from cream_det.search.det_selection import packing_ground_truth
+    from cream_det.selection.det_choice import packing_ground_truth
     loader = dict(dataset=dict(type='CocoDataset', pipeline=[
         dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]))
     packed = packing_ground_truth(loader)

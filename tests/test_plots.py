@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from cream_det.errors import MissingFileError
-from cream_det.search.plots import (BOARD_FIGSIZE, DPI, TRAINING_FIGSIZE, plot_board_of,
+from cream_det.visualization.search_plots import (BOARD_FIGSIZE, DPI, TRAINING_FIGSIZE, plot_board_of,
                                     plot_search, read_scalars)
 
 ROOT = osp.join(osp.dirname(__file__), '..')

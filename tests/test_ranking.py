@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from cream_det.search.ranking import audit, audit_paths, rank_statistics
+from cream_det.experiments.ranking import audit, audit_paths, rank_statistics
 
 
 def test_rank_statistics_on_a_hand_checked_example():
@@ -24,7 +24,7 @@ def test_rank_statistics_on_a_hand_checked_example():
 
 
 def test_audit_paths_are_stratified_by_flops_within_the_constraint(searched):
-    from cream_det.search.selection import searched_model
+    from cream_det.selection.choice import searched_model
     work_dir, cfg = searched
     model, _ = searched_model(cfg, str(work_dir / 'iter_12.pth'))
     paths = audit_paths(model, 4, include_board=False)
@@ -59,7 +59,7 @@ def test_the_audit_trains_ground_truth_once_and_reuses_it(searched, tmp_path):
 def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
     from search_utils import tiny_search_cfg
 
-    from cream_det.search.quality import benchmark, summary_table
+    from cream_det.experiments.search_quality import benchmark, summary_table
     cfg = tiny_search_cfg(tmp_path / 'base')
     logged = []
     result = benchmark(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3, truth_iters=2,

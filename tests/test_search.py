@@ -153,7 +153,7 @@ def test_search_run_writes_arch_and_board(searched):
 
 
 def test_the_choice_is_redone_from_a_checkpoint(searched, tmp_path):
-    from cream_det.search.selection import path_estimates, select_from_checkpoint
+    from cream_det.selection.choice import path_estimates, select_from_checkpoint
     work_dir, cfg = searched
     arch = select_from_checkpoint(cfg, str(work_dir / 'iter_12.pth'), str(tmp_path))
     hook_choice = json.load(open(work_dir / 'arch.json'))
@@ -230,7 +230,7 @@ def test_a_searched_path_exports_with_its_arch_and_inherited_weights(searched, t
 
 def test_the_main_job_reads_what_mmengine_writes(searched):
     import os.path as osp
-    from cream_det.pipeline import ROOT, last_checkpoint, logged_metrics
+    from cream_det.experiments.main_job import ROOT, last_checkpoint, logged_metrics
     work_dir, _ = searched
     assert osp.samefile(osp.join(ROOT, last_checkpoint(str(work_dir))), work_dir / 'iter_12.pth')
     metrics = logged_metrics(str(work_dir))
@@ -257,7 +257,7 @@ def test_search_steps_and_meta_update_with_entangled_weights():
 
 
 def test_learning_curves_follow_probe_paths_in_every_mode(tmp_path):
-    from cream_det.search.analysis import plot_learning_curves, run_learning_curves
+    from cream_det.experiments.learning_curves import plot_learning_curves, run_learning_curves
     cfg = tiny_search_cfg(tmp_path, max_iters=4)
     cfg.held_out_dataloader = cfg.custom_hooks[0].held_out
     curves = run_learning_curves(cfg, str(tmp_path), iters=4, interval=2, fixed_op='k5e2')
@@ -272,7 +272,7 @@ def test_learning_curves_follow_probe_paths_in_every_mode(tmp_path):
     fixed = torch.load(tmp_path / 'fixed' / 'iter_4.pth', weights_only=False)['state_dict']
     on, off = ('supernet.blocks.1.0.1.conv_pw.weight',  # k5e2, the fixed path's op
                'supernet.blocks.1.0.0.conv_pw.weight')  # k3e2
-    from cream_det.search.analysis import learning_curve_cfg
+    from cream_det.experiments.learning_curves import learning_curve_cfg
     initial = Runner.from_cfg(learning_curve_cfg(cfg, 'fixed', str(tmp_path / 'init'), 4, 2,
                                                  first)).model.state_dict()
     assert not torch.equal(fixed[on], initial[on])

@@ -251,7 +251,7 @@ def test_constraints_the_space_cannot_meet_are_refused():
 def test_the_choice_keeps_to_the_constraint_of_the_config():
     """A board filled under another budget, chosen from under this one: the
     official choice is the best entry the constraint admits."""
-    from cream_det.search import choose_arch
+    from cream_det.selection import choose_arch
     model = _model(constraint=dict(flops=(0.2, 0.27)))
     dearest = [[max(range(3), key=layer.__getitem__) for layer in stage]
                for stage in model.cost.layer_flops]

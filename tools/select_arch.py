@@ -31,9 +31,9 @@ import cream_det  # noqa: F401  (registers the search model and datasets)
 from cream_det.cli import add_cfg_options, load_config, parser_for, user_errors
 from cream_det.errors import ConfigError
 from cream_det.latency import LatencyTable
-from cream_det.search.budgets import budget_table_text, select_for_budgets, write_budget_archs
-from cream_det.search.plots import plot_budgets
-from cream_det.search.selection import (RULES, arch_hook_cfg, held_out_cfg, searched_model,
+from cream_det.selection.budgets import budget_table_text, select_for_budgets, write_budget_archs
+from cream_det.visualization.search_plots import plot_budgets
+from cream_det.selection.choice import (RULES, arch_hook_cfg, held_out_cfg, searched_model,
                                         select_from_checkpoint)
 
 

@@ -10,7 +10,8 @@ from mmengine.runner import Runner
 import cream_det  # noqa: F401
 from cream_det.checkpoint import load_weights
 from cream_det.cli import load_config, parser_for, user_errors
-from cream_det.search import board_versus_uniform, calibration_loader
+from cream_det.experiments.learning_curves import board_versus_uniform
+from cream_det.selection import calibration_loader
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)

@@ -19,7 +19,7 @@ nothing).
 """
 from cream_det.cli import parser_for, user_errors
 from cream_det.errors import ConfigError
-from cream_det.search.det_quality import benchmark, summary_table
+from cream_det.experiments.detection_search_quality import benchmark, summary_table
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)

@@ -13,7 +13,7 @@ import json
 
 import cream_det  # noqa: F401
 from cream_det.cli import load_config, parser_for, user_errors
-from cream_det.search.quality import benchmark, summary_table
+from cream_det.experiments.search_quality import benchmark, summary_table
 
 CONFIG = 'configs/cream/cream-search_fashion-mnist.py'
 

@@ -10,7 +10,7 @@ WORK_DIR gets one run per mode and curves.json with every figure.
 """
 import cream_det  # noqa: F401  (registers the search model, hooks and datasets)
 from cream_det.cli import add_cfg_options, load_config, parser_for, user_errors
-from cream_det.search.analysis import LEARNING_MODES, plot_learning_curves, run_learning_curves
+from cream_det.experiments.learning_curves import LEARNING_MODES, plot_learning_curves, run_learning_curves
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)

@@ -10,7 +10,7 @@ WORK_DIR is a search's work dir (tools/search_backbone.py ... --work-dir
 WORK_DIR): its board.json, arch.json, saved config and last checkpoint.
 """
 from cream_det.cli import parser_for, user_errors
-from cream_det.search.plots import plot_search
+from cream_det.visualization.search_plots import plot_search
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)

@@ -17,7 +17,7 @@ import os.path as osp
 
 import cream_det  # noqa: F401
 from cream_det.cli import load_config, parser_for, user_errors
-from cream_det.search.ranking import audit
+from cream_det.experiments.ranking import audit
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)

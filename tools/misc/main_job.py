@@ -1,12 +1,12 @@
 """The README's main job: the whole pipeline on the embedded defaults, on
-the CPU (see cream_det.pipeline for the steps).
+the CPU (see cream_det.experiments.main_job for the steps).
 
     python tools/misc/main_job.py [--work-dir work_dirs/main]
 """
 import sys
 
 from cream_det.cli import parser_for
-from cream_det.pipeline import StepFailed, run_main_job
+from cream_det.experiments.main_job import StepFailed, run_main_job
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)

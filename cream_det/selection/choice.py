@@ -17,9 +17,9 @@ from ..checkpoint import load_weights
 from ..errors import ConfigError
 from ..latency import LatencyTable
 from .budgets import predicted_latency
-from .det_search import CreamDetSearch
-from .det_selection import choose_det_arch, packing_ground_truth, recalibrated_map
-from .evaluation import calibration_loader, path_accuracy
+from ..search.det_search import CreamDetSearch
+from .det_choice import choose_det_arch, packing_ground_truth, recalibrated_map
+from .scoring import calibration_loader, path_accuracy
 
 RULES = ('official', 'held_out')
 ARCH_HOOKS = ('CreamArchHook', 'CreamDetArchHook')

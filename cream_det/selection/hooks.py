@@ -9,9 +9,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from .det_selection import choose_det_arch, det_board_summary, packing_ground_truth
-from .evaluation import calibration_loader, random_state_kept
-from .selection import board_summary, check_rule, choose_arch, write_choice
+from .det_choice import choose_det_arch, det_board_summary, packing_ground_truth
+from .scoring import calibration_loader, random_state_kept
+from .choice import board_summary, check_rule, choose_arch, write_choice
 
 
 @HOOKS.register_module()

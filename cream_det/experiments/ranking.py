@@ -18,7 +18,7 @@ from scipy import stats
 
 from ..archs import resolve_arch
 from ..errors import ConfigError
-from .evaluation import path_accuracy
+from ..selection.scoring import path_accuracy
 
 
 def audit_paths(model, num: int, seed: int = 0, include_board: bool = True) -> list:
@@ -180,7 +180,7 @@ def audit(cfg, checkpoint: str, out_dir: str, num_archs: int = 24, truth_iters: 
     strata, the board, the search's official choice, ``extra_archs``), the
     supernet's estimates, the ground truth (cached in ``cache_file``), the
     statistics; ``rank_correlation.json`` and ``.png`` in ``out_dir``."""
-    from .selection import choose_arch, searched_model
+    from ..selection.choice import choose_arch, searched_model
     model, loaders = searched_model(cfg, checkpoint)
     if loaders[1] is None:
         raise ConfigError('the ranking audit needs a held-out loader: a CreamArchHook with '

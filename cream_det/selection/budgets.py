@@ -23,8 +23,8 @@ import torch
 from ..arch import Arch, flatten_path
 from ..errors import ConfigError
 from ..latency import LatencyTable
-from .constraint import Constraint
-from .evaluation import path_accuracy
+from ..search.constraint import Constraint
+from .scoring import path_accuracy
 
 MEASURES = {'flops': 'MFLOPs', 'latency_ms': 'ms'}
 

@@ -26,10 +26,10 @@ import statistics
 import subprocess
 import sys
 
-from .arch import Arch
-from .search.det_selection import det_board_summary
-from .search.plots import plot_board_of
-from .search.selection import board_summary
+from ..arch import Arch
+from ..selection.det_choice import det_board_summary
+from ..visualization.search_plots import plot_board_of
+from ..selection.choice import board_summary
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEARCH = 'configs/cream/cream-search_fashion-mnist.py'
@@ -84,7 +84,7 @@ def save_untrained_detector(config: str, out: str) -> None:
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from .datasets import FASHION_DETECTION_METAINFO
+    from ..datasets import FASHION_DETECTION_METAINFO
     init_default_scope('mmdet')
     from mmdet.registry import MODELS
     model = MODELS.build(Config.fromfile(osp.join(ROOT, config)).model)

@@ -18,7 +18,7 @@ from ..arch import Arch
 from ..errors import ConfigError
 from ..latency import LatencyTable
 from .budgets import predicted_latency
-from .evaluation import seeded
+from .scoring import seeded
 
 BBOX_METRIC = dict(type='CocoMetric', metric='bbox')
 
@@ -119,7 +119,7 @@ def choose_det_arch(model, rule: str = 'held_out', calib_loader=None, eval_loade
         if logger is not None:
             logger.info(f'held-out choice: board entry {best}, official choice: entry '
                         f'{official}')
-    from .selection import chosen_arch  # (selection imports this module)
+    from .choice import chosen_arch  # (selection imports this module)
     arch = chosen_arch(
         model, entries, chosen, official, best, rule, table,
         board_det_loss=entries[chosen]['det_loss'],

@@ -15,7 +15,7 @@ import torch
 from mmengine.runner import Runner
 
 from .ranking import audit_paths, ground_truth, rank_statistics, supernet_estimates, shortened
-from .selection import choose_arch, searched_model
+from ..selection.choice import choose_arch, searched_model
 
 # name -> (distill, pick_method)
 METHODS = dict(cream=(True, 'meta'), spos=(False, 'meta'), cream_top1=(True, 'top1'))

@@ -24,8 +24,8 @@ from mmengine.config import Config
 
 from ..errors import ConfigError, MissingFileError
 from ..models.batch_norm import bn_stats_frozen
-from .evaluation import path_accuracy, random_state_kept, seeded
-from .selection import searched_model
+from ..selection.scoring import path_accuracy, random_state_kept, seeded
+from ..selection.choice import searched_model
 
 DPI = 100
 BOARD_FIGSIZE = (12., 4.8)     # inches: two panels side by side

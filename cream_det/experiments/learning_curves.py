@@ -20,7 +20,7 @@ from ..archs import resolve_arch
 from ..errors import ConfigError
 from ..models import CreamSuperNet
 from ..models.common import inner_args
-from .evaluation import calibration_loader, path_accuracy, random_state_kept
+from ..selection.scoring import calibration_loader, path_accuracy, random_state_kept
 from .ranking import shortened
 
 

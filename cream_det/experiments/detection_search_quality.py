@@ -22,9 +22,9 @@ from mmengine.registry import MODELS
 from scipy import stats
 
 from ..arch import Arch, flatten_path
-from ..pipeline import (DET_SEARCH, DETECT, PRETRAIN, ROOT, SEARCH, last_checkpoint,
+from .main_job import (DET_SEARCH, DETECT, PRETRAIN, ROOT, SEARCH, last_checkpoint,
                         logged_metrics, run_tool)
-from .selection import path_estimates
+from ..selection.choice import path_estimates
 
 # --quick: a few iterations of everything, to see the benchmark run end to end.
 QUICK_PRETRAIN = ('train_dataloader.dataset.indices=(0,256)', 'val_dataloader.dataset.indices=(0,256)')
