@@ -7,16 +7,13 @@ few table look-ups during the search.
 """
 from __future__ import annotations
 
-import os
-from typing import Sequence
+import time
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
-from .errors import ConfigError
 from .models import CreamNet, CreamSuperNet
 
 
@@ -154,30 +151,41 @@ def detector_cost(detector: nn.Module, height: int, width: int) -> dict:
     return dict(flops=flops, params=count_params(detector))
 
 
-def config_cost_text(config: str, shape: Sequence[int] = (800, 1333),
-                     resolution: int = None) -> str:
-    """What ``tools/analysis_tools/get_flops.py`` prints for a config: a whole
-    detector on one ``shape`` image, or the config's CreamNet as a classifier."""
-    model = Config.fromfile(config).model
-    name = os.path.basename(config)
-    if 'bbox_head' in model:
-        init_default_scope('mmdet')
-        from mmdet.registry import MODELS
-        model.backbone.pop('init_cfg', None)  # counting needs no weights
-        cost = detector_cost(MODELS.build(model), *shape)
-        return (f'{name}: {model.type} on {shape[0]}x{shape[1]}: '
-                f'{cost["flops"] / 1e9:.2f} GFLOPs, {cost["params"] / 1e6:.2f} M parameters')
-    if model.get('type') in ('CreamNet', 'mmdet.CreamNet') and 'arch' in model:
-        arch = model['arch']
-    elif 'arch' in model.get('backbone', {}):  # a CreamClassifier
-        arch = model.backbone['arch']
-    else:
-        raise ConfigError(f'{config}: found no CreamNet with an arch in model or model.backbone')
-    return archs_cost_text([arch], [name], resolution)
-
-
 def archs_cost_text(archs: list, names: list[str], resolution: int = None) -> str:
     """The cost table of archs (names, files, dicts) and their ops."""
     rows = [arch_cost(a, resolution) for a in archs]
     return '\n'.join([cost_table_text(rows, names)]
                      + [f'{name}: {row["arch"]}' for name, row in zip(names, rows)])
+
+
+def benchmark_cost_table(supernet: CreamSuperNet, num_paths: int = 5,
+                         log: Callable[[str], None] = print) -> dict:
+    """``tools/analysis_tools/benchmark_cost_table.py``: how long costing a
+    sampled path takes with the :class:`CostTable` (the search costs every
+    path it draws), and how far the table's sum is from a whole-network
+    count of the same child, for ``num_paths`` children. ``log`` gets the
+    report line by line; the figures are returned."""
+    start = time.perf_counter()
+    table = CostTable(supernet)
+    build_s = time.perf_counter() - start
+    log(f'supernet depths {supernet.depths} @{supernet.resolution}: table built in '
+        f'{build_s:.1f} s')
+    generator = torch.Generator().manual_seed(0)
+    paths = [supernet.sample_path(generator) for _ in range(1000)]
+    repeats = 20
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for path in paths:
+            table.flops(path)
+    lookup_s = (time.perf_counter() - start) / (repeats * len(paths))
+    log(f'lookup: {lookup_s * 1e6:.1f} us per path (FLOPs), mean of {repeats * len(paths)}')
+    rows = []
+    for path in paths[:num_paths]:
+        whole = network_cost(supernet.export_child(path))['flops']
+        rows.append(dict(table=table.flops(path), whole=whole,
+                         error=abs(table.flops(path) - whole) / whole))
+        log(f'  table {rows[-1]["table"] / 1e6:8.2f} M vs whole network {whole / 1e6:8.2f} M '
+            f'({rows[-1]["error"]:.3%})')
+    worst = max([row['error'] for row in rows], default=0.)
+    log(f'largest relative difference: {worst:.3%}')
+    return dict(build_s=build_s, lookup_s=lookup_s, paths=rows, worst=worst)

@@ -20,21 +20,21 @@ from mmengine.registry import MODELS
 from .archs import ArchLike, resolve_arch
 from .checkpoint import load_weights, read_checkpoint
 from .errors import ConfigError
-from .search import CreamSearch
+from .search import PathSearch
 
 
 def export_backbone(config: Union[str, Config], checkpoint: str, out: str,
                     arch: Optional[ArchLike] = None) -> dict:
-    """Write ``out``; return its meta. ``config`` is the search or
-    classification config the checkpoint belongs to; for a search, ``arch``
-    picks the path (default: the top of the board)."""
+    """Write ``out``; return its meta. ``config`` is the search (classification
+    or detection-aware) or classification config the checkpoint belongs to;
+    for a search, ``arch`` picks the path (default: the top of the board)."""
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     saved = read_checkpoint(checkpoint).get('meta')
     if isinstance(saved, dict) and 'arch' in saved and 'backbone' in cfg.model:
         cfg.model.backbone.arch = saved['arch']  # the arch it was trained for
     model = MODELS.build(cfg.model)
     which = load_weights(model, checkpoint)
-    if isinstance(model, CreamSearch):
+    if isinstance(model, PathSearch):  # either search: its supernet's path
         path = model.board.path(0) if arch is None \
             else model.supernet.path_of(resolve_arch(arch))
         backbone = model.supernet.export_child(path)

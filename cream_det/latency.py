@@ -29,8 +29,10 @@ import statistics
 import time
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from mmengine.utils import ProgressBar
+from scipy.stats import kendalltau
 
 from .errors import ConfigError, MissingFileError
 from .models import CreamSuperNet
@@ -75,6 +77,24 @@ def measure_latency(fn: Callable[[], object], repeats: int = 50, warmup: int = 1
                 torch.cuda.synchronize(device)
             times.append(timer() - start)
     return statistics.median(times)
+
+
+def timed_in_turns(runs: dict, rounds: int,
+                   before: Optional[Callable[[int], None]] = None) -> dict:
+    """Median seconds of one call of each of ``runs`` (name: function). The
+    calls take turns, ``rounds`` times after a warm-up round, so that a slow
+    spell of a shared machine falls on all of them alike; ``before(round)``
+    runs, untimed, before each call."""
+    times = {name: [] for name in runs}
+    for round_ in range(rounds + 1):  # the first round warms up
+        for name, run in runs.items():
+            if before is not None:
+                before(round_)
+            start = time.perf_counter()
+            run()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 # glibc's mallopt parameters (malloc.h)
@@ -384,3 +404,91 @@ class LatencyTable:
                 f'with {len(self.data["ops"])} ops, but the supernet has depths '
                 f'{list(depths)} with {num_ops} ops: build a table for it with '
                 'tools/analysis_tools/latency_table.py')
+
+
+FITS = ('scale', 'affine')
+
+
+def prediction_errors(predicted: Sequence[float], measured: Sequence[float]) -> tuple:
+    """MAPE (%) and the share (%) within +-10 %."""
+    relative = [abs(p - m) / m for p, m in zip(predicted, measured)]
+    return 100 * statistics.mean(relative), 100 * statistics.mean(r <= 0.1 for r in relative)
+
+
+def fit_correction(sums: Sequence[float], measured: Sequence[float], kind: str) -> tuple:
+    """``(a, b)`` of measured = a * sum + b. 'scale': b = 0 and a the median
+    ratio (a block timed alone keeps its weights in the caches, so a sum of
+    blocks is short of the whole network by a near-constant share);
+    'affine': least squares (a fixed per-network overhead)."""
+    if kind not in FITS:
+        raise ConfigError(f'fit {kind!r}: expected one of {FITS}')
+    if kind == 'scale':
+        return float(statistics.median(m / s for s, m in zip(sums, measured))), 0.
+    a, b = np.polyfit(sums, measured, 1)
+    if a <= 0:
+        raise ConfigError(f'the fit measured = {a:.3f} * sum + {b:.3f} has no positive slope: '
+                          "the children's latencies do not follow the table; not stored")
+    return float(a), float(b)
+
+
+def leave_one_out(sums: Sequence[float], measured: Sequence[float], kind: str) -> list:
+    """Each child predicted by a fit to the others: the error a fit makes on
+    children it has not seen."""
+    sums, measured = list(sums), list(measured)
+    predicted = []
+    for i in range(len(sums)):
+        a, b = fit_correction(sums[:i] + sums[i + 1:], measured[:i] + measured[i + 1:], kind)
+        predicted.append(float(a * sums[i] + b))
+    return predicted
+
+
+def benchmark_latency_table(cfg, table_file: str, children: int = 30, seed: int = 0,
+                            rounds: int = 3, repeats: int = 10, warmup: int = 10,
+                            fit: Optional[str] = None, log: Callable[[str], None] = print) -> dict:
+    """``tools/analysis_tools/benchmark_latency_table.py``: how well the table
+    in ``table_file`` predicts whole networks. ``children`` seeded random
+    children of the search config ``cfg``'s supernet, exported as they
+    deploy, are timed whole (:meth:`LatencyTable.time_networks`) against the
+    table's plain sum and its prediction; with ``fit`` ('scale' or 'affine')
+    a correction fitted to them is stored in ``table_file``. ``log`` gets the
+    report line by line (the table before a fit that fails); the figures are
+    returned."""
+    table = LatencyTable.load(table_file)
+    supernet = search_supernet(cfg)
+    table.check_matches(supernet)
+    if children < 3:
+        raise ConfigError(f'--children {children}: expected at least 3')
+    generator = torch.Generator().manual_seed(seed)
+    paths = [supernet.sample_path(generator) for _ in range(children)]
+    measured = table.time_networks([supernet.export_child(p) for p in paths], rounds, repeats,
+                                   warmup)
+    data = table.data
+    sums = [table.parts_ms(p) for p in paths]
+    predicted = [table.latency_ms(p) for p in paths]
+    log(f'table: {table.device}, batch {data["batch"]}, {data["shape"][0]}x{data["shape"][1]}, '
+        f'{data["dtype"]}, space {data["space"]} depths {data["depths"]}')
+    log(f'{"child":>5} {"sum (ms)":>10} {"predicted":>10} {"measured":>10} {"error":>8}')
+    for i, (s, p, m) in enumerate(zip(sums, predicted, measured)):
+        log(f'{i:>5} {s:>10.3f} {p:>10.3f} {m:>10.3f} {100 * (p - m) / m:>+7.1f}%')
+    a, b = table.correction
+    plain, corrected = prediction_errors(sums, measured), prediction_errors(predicted, measured)
+    tau = float(kendalltau(sums, measured)[0])
+    log(f'{children} children (seed {seed}), median of {rounds} rounds of {repeats} calls each:')
+    log(f'  plain sum: MAPE {plain[0]:.1f} %, {plain[1]:.0f} % within +-10 %')
+    log(f'  prediction (a={a:.3f}, b={b:.3f} ms): MAPE {corrected[0]:.1f} %, '
+        f'{corrected[1]:.0f} % within +-10 %; Kendall tau {tau:.2f}')
+    result = dict(sums=sums, predicted=predicted, measured=measured, plain=plain,
+                  corrected=corrected, kendall_tau=tau)
+    if fit:
+        a, b = fit_correction(sums, measured, fit)
+        in_sample = prediction_errors([a * s + b for s in sums], measured)
+        loo = prediction_errors(leave_one_out(sums, measured, fit), measured)
+        table.set_correction(a, b, kind=fit, children=children, seed=seed, rounds=rounds,
+                             repeats=repeats, warmup=warmup, mape_before=plain[0],
+                             mape_in_sample=in_sample[0], mape_leave_one_out=loo[0])
+        table.save(table_file)
+        log(f'  fitted ({fit}) a={a:.3f}, b={b:.3f} ms: MAPE {in_sample[0]:.1f} % '
+            f'in-sample ({in_sample[1]:.0f} % within +-10 %), {loo[0]:.1f} % leave-one-out '
+            f'({loo[1]:.0f} %); stored in {table_file}')
+        result['fit'] = dict(a=a, b=b, in_sample=in_sample, leave_one_out=loo)
+    return result

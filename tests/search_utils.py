@@ -1,6 +1,7 @@
 """A tiny search, on real Fashion-MNIST images, for the tests; and the
 checks both searches share: exact resume, identical ranks under torchrun."""
 import copy
+import glob
 import os
 import os.path as osp
 import subprocess
@@ -12,7 +13,8 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-CONFIG = osp.join(osp.dirname(__file__), '..', 'configs', 'cream', 'cream-search_fashion-mnist.py')
+TESTS = osp.dirname(osp.abspath(__file__))
+CONFIG = osp.join(TESTS, '..', 'configs', 'cream', 'cream-search_fashion-mnist.py')
 
 TINY_SPACE = dict(
     name='tiny-test', stem_channels=8, first_block='ds_r1_k3_s1_e1_c8_se0.25',
@@ -92,7 +94,7 @@ def assert_resume_gives_the_straight_run(build_cfg, tmp_path, interrupt_at):
 
 WORKER = '''
 import sys, torch, torch.distributed as dist
-sys.path.insert(0, {tests!r})
+sys.path[:0] = {paths!r}
 from mmengine.runner import Runner
 from cream_det.cli import init_process_group_without_gpu
 from {module} import {function}
@@ -110,7 +112,12 @@ def assert_two_ranks_stay_identical(tmp_path, module, function, port, **cfg_kwar
     ``max_iters``) on two gloo ranks under torchrun, each on its own images,
     ends with one supernet and one board on both."""
     script = tmp_path / 'worker.py'
-    script.write_text(WORKER.format(tests=osp.dirname(osp.abspath(__file__)), module=module,
+    # The module is a helper here in tests/ or a test module in one of its
+    # folders: the worker imports it as pytest did, by its basename.
+    where = glob.glob(osp.join(TESTS, '**', f'{module}.py'), recursive=True)
+    assert len(where) == 1, f'{module}.py: expected one such file under {TESTS}, found {where}'
+    paths = [osp.dirname(where[0]), TESTS]
+    script.write_text(WORKER.format(paths=paths, module=module,
                                     function=function, work_dir=str(tmp_path),
                                     cfg_kwargs=cfg_kwargs))
     env = dict(os.environ, OMP_NUM_THREADS='1')

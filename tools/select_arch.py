@@ -1,7 +1,8 @@
 """Choose archs from any search checkpoint, without training again.
 
 The search's own choice, again: the top of its board (the official rule) or
-the board path with the best held-out accuracy, BatchNorm recalibrated, as
+the board path with the best held-out score (the search's metric: top-1,
+or bbox mAP for a detection-aware search), BatchNorm recalibrated, as
 CreamArchHook does when a search ends:
 
     python tools/select_arch.py SEARCH_CONFIG work_dirs/RUN/iter_1000.pth --out-dir DIR
@@ -18,50 +19,26 @@ One arch per budget (one supernet, many budgets, as once-for-all does):
         --latency-ms 1.8 1.9 2.0 --table table.json [--paths 20] [--seed 0]
 
 For each budget (MFLOPs or ms, an upper bound), the board entries within it
-and --paths paths drawn within it (seeded) are scored by held-out top-1 with
+and --paths paths drawn within it (seeded) are scored by the held-out score with
 inherited weights, BatchNorm recalibrated; the best is written to
 DIR/arch_<budget>.json. DIR also gets budgets.json (every candidate scored)
-and pareto.png (estimated top-1 against latency, or FLOPs without a table,
+and pareto.png (the estimate against latency, or FLOPs without a table,
 the chosen points marked). With --table (from
 tools/analysis_tools/latency_table.py) arch and board files carry the
 predicted latency on its device, and, when this machine is that device, the
 chosen children are also timed whole.
 """
+import inspect
+
 import cream_det  # noqa: F401  (registers the search model and datasets)
 from cream_det.cli import add_cfg_options, load_config, parser_for, user_errors
 from cream_det.errors import ConfigError
 from cream_det.latency import LatencyTable
-from cream_det.selection.budgets import budget_table_text, select_for_budgets, write_budget_archs
+from cream_det.selection.budgets import budget_table_text, select_budgets_from_checkpoint
+from cream_det.selection.choice import RULES, select_from_checkpoint
 from cream_det.visualization.search_plots import plot_budgets
-from cream_det.selection.choice import (RULES, arch_hook_cfg, held_out_cfg, searched_model,
-                                        select_from_checkpoint)
 
-
-def select_budgets(args, cfg, table):
-    measure, budgets = ('flops', args.flops) if args.flops else ('latency_ms', args.latency_ms)
-    if held_out_cfg(cfg) is None:
-        raise ConfigError('scoring paths for a budget needs a held-out loader: the config '
-                          'has neither a CreamArchHook held_out nor a held_out_dataloader')
-    model, loaders = searched_model(cfg, args.checkpoint)
-    if table is not None:
-        table.check_matches(model.supernet)
-    result = select_for_budgets(
-        model, measure, budgets, *loaders,
-        args.calib_batches or arch_hook_cfg(cfg).get('calib_batches', 20), args.paths,
-        args.seed, table)
-    if table is not None and table.runs_here():
-        measured = table.time_networks(
-            [model.supernet.export_child(best['path']) for best in result['budgets']])
-        for best, ms in zip(result['budgets'], measured):
-            best['measured_latency_ms'] = ms
-    files = write_budget_archs(result, model, args.out_dir, checkpoint=args.checkpoint,
-                               seed=args.seed, paths=args.paths)
-    picture = plot_budgets(result, f'{args.out_dir}/pareto.png')
-    print(budget_table_text(result, table.device if table is not None else None))
-    if table is not None and not table.runs_here():
-        print(f'(not measured: this machine is not {table.device})')
-    print(f'-> {", ".join(files)}, {picture}')
-
+DEFAULT_PATHS = inspect.signature(select_budgets_from_checkpoint).parameters['num_paths'].default
 
 def main():
     parser = parser_for(__doc__)
@@ -76,7 +53,7 @@ def main():
     budgets.add_argument('--latency-ms', type=float, nargs='+', metavar='MS',
                          help='latency budgets on the --table device: one arch for each')
     parser.add_argument('--table', help='latency table (tools/analysis_tools/latency_table.py)')
-    parser.add_argument('--paths', type=int, default=20,
+    parser.add_argument('--paths', type=int, default=DEFAULT_PATHS,
                         help='paths drawn within each budget besides the board entries')
     parser.add_argument('--seed', type=int, default=0, help='of the paths drawn')
     add_cfg_options(parser)
@@ -86,13 +63,20 @@ def main():
         table = LatencyTable.load(args.table) if args.table else None
         if args.latency_ms and table is None:
             raise ConfigError('--latency-ms needs --table, the latency table of the device')
-        if args.paths < 0:
-            raise ConfigError(f'--paths {args.paths}: expected 0 or more')
         if args.flops or args.latency_ms:
             if args.rule:
                 raise ConfigError('--rule applies to the search\'s own choice; with budgets '
-                                  'the best held-out top-1 within each is chosen')
-            return select_budgets(args, cfg, table)
+                                  'the best held-out score within each is chosen')
+            measure = 'flops' if args.flops else 'latency_ms'
+            result, files = select_budgets_from_checkpoint(
+                cfg, args.checkpoint, args.out_dir, measure, args.flops or args.latency_ms,
+                table, args.calib_batches, args.paths, args.seed)
+            picture = plot_budgets(result, f'{args.out_dir}/pareto.png')
+            print(budget_table_text(result, table.device if table is not None else None))
+            if table is not None and not table.runs_here():
+                print(f'(not measured: this machine is not {table.device})')
+            print(f'-> {", ".join(files)}, {picture}')
+            return
         arch = select_from_checkpoint(cfg, args.checkpoint, args.out_dir, args.rule,
                                       args.calib_batches, table)
     latency = (f', {arch.meta["latency_ms"]:.2f} ms on {arch.meta["latency_device"]}'

@@ -39,7 +39,7 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # SGD with Nesterov, lr 1.0 at 8 x 128 images, no weight decay on biases and
 # BatchNorm, linear decay to 0; the meta-matching network at lr 1e-4, its
 # steps clipped at a norm of 1 (the official student steps are not clipped,
-# but for the one in the meta update: README, "Where it deliberately differs").
+# but for the one in the meta update: docs/en/advanced_guides/deviations.md).
 optim_wrapper = dict(
     constructor='SubmoduleOptimWrapperConstructor',
     supernet=dict(

@@ -4,7 +4,7 @@
 # of 64 images, a shorter board warm-up and meta-update interval. Its
 # candidates share entangled weights: with a block per op, none of whose five
 # searchable layers has a skip connection at one layer per stage, the supernet
-# stays near chance in this budget (README, "Why the supernet did not learn").
+# stays near chance in this budget (docs/en/advanced_guides/entangled_weights.md).
 # Its FLOPs range binds: paths span 2.19-3.50 MFLOPs, and within 2.4-2.8 the
 # search must trade ops against each other instead of taking the dearest.
 _base_ = './cream-search_0-600_8xb128_in1k.py'

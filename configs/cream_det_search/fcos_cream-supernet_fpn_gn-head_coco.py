@@ -16,6 +16,6 @@ model = dict(
 model_wrapper_cfg = dict(type='CreamSearchParallel')
 sync_bn = None
 
-custom_hooks = [dict(type='CreamDetArchHook', held_out=_base_.val_dataloader, calib_batches=50)]
+custom_hooks = [dict(type='CreamArchHook', held_out=_base_.val_dataloader, calib_batches=50)]
 val_dataloader = val_cfg = val_evaluator = None
 test_dataloader = test_cfg = test_evaluator = None

@@ -26,6 +26,6 @@ model_wrapper_cfg = dict(type='CreamSearchParallel')
 sync_bn = None
 
 # The board scored on val2017 (the hook packs the ground truth CocoMetric reads).
-custom_hooks = [dict(type='CreamDetArchHook', held_out=_base_.val_dataloader, calib_batches=50)]
+custom_hooks = [dict(type='CreamArchHook', held_out=_base_.val_dataloader, calib_batches=50)]
 val_dataloader = val_cfg = val_evaluator = None
 test_dataloader = test_cfg = test_evaluator = None

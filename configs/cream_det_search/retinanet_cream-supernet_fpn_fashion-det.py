@@ -91,5 +91,5 @@ default_hooks = dict(
 log_processor = dict(by_epoch=False)
 # The choice by held-out bbox mAP (the official rule, the lowest batch loss,
 # is written next to it in arch.json); BN recalibrated on 5 training batches.
-custom_hooks = [dict(type='CreamDetArchHook', rule='held_out', held_out=held_out_dataloader,
+custom_hooks = [dict(type='CreamArchHook', rule='held_out', held_out=held_out_dataloader,
                      calib_batches=5)]

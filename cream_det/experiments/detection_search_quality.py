@@ -22,8 +22,8 @@ from mmengine.registry import MODELS
 from scipy import stats
 
 from ..arch import Arch, flatten_path
-from .main_job import (DET_SEARCH, DETECT, PRETRAIN, ROOT, SEARCH, last_checkpoint,
-                        logged_metrics, run_tool)
+from .runs import (DET_SEARCH, DETECT, PRETRAIN, ROOT, SEARCH, last_checkpoint,
+                   logged_metrics, run_tool)
 from ..selection.choice import path_estimates
 
 # --quick: a few iterations of everything, to see the benchmark run end to end.
@@ -69,10 +69,11 @@ def searched(config: str, work_dir: str, quick: bool, *cfg_options: str) -> str:
     return last_checkpoint(work_dir)
 
 
-def benchmark(work_dir: str = 'work_dirs/det_search_quality',
-              cls_work_dir: str = 'work_dirs/main/search', det_config: str = DET_SEARCH,
-              seeds=(0, 1), num_random: int = 3, num_board: int = 3, calib_batches: int = 5,
-              quick: bool = False, all_seeds: bool = False) -> dict:
+def benchmark_detection_search(work_dir: str = 'work_dirs/det_search_quality',
+                               cls_work_dir: str = 'work_dirs/main/search',
+                               det_config: str = DET_SEARCH, seeds=(0, 1), num_random: int = 3,
+                               num_board: int = 3, calib_batches: int = 5, quick: bool = False,
+                               all_seeds: bool = False) -> dict:
     """A and B at each of ``seeds``; ``num_random`` random paths and the
     detection board's ``num_board`` best other entries at the first seed
     (at each, with ``all_seeds``); mAP averaged over an arch's seeds;
@@ -127,7 +128,7 @@ def benchmark(work_dir: str = 'work_dirs/det_search_quality',
     return result
 
 
-def summary_table(result: dict) -> str:
+def detection_search_table(result: dict) -> str:
     lines = ['| arch | which | MFLOPs | detection estimate (mAP) | classification estimate '
              '(top-1) | trained bbox mAP | mAP50 | seeds |', '|---|---|---|---|---|---|---|---|']
     for r in result['rows']:

@@ -1,10 +1,9 @@
-"""Does the search teach? Held-out accuracy of the final board's paths
+"""Does the search teach? The held-out score of the final board's paths
 against paths sampled uniformly, and of fixed probe paths over a run (the
-learning curves), all scored as the arch choice scores them
-(:func:`~.evaluation.path_accuracy`)."""
+learning curves), all scored as the arch choice scores them (a
+:class:`~cream_det.selection.PathScorer`)."""
 from __future__ import annotations
 
-import copy
 import json
 import os
 import statistics
@@ -14,32 +13,41 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from mmengine.runner import Runner
 
 from ..archs import resolve_arch
 from ..errors import ConfigError
 from ..models import CreamSuperNet
 from ..models.common import inner_args
-from ..selection.scoring import calibration_loader, path_accuracy, random_state_kept
+from ..selection.choice import held_out_cfg, searched_model
+from ..selection.scoring import PathScorer, random_state_kept
 from .ranking import shortened
 
 
-def board_versus_uniform(model, calib_loader, eval_loader, num_paths: int = 5,
-                         calib_batches: int = 10, seed: int = 12345) -> dict:
-    """Held-out top-1 (%) of up to ``num_paths`` board paths (best first) and
-    of ``num_paths`` uniformly sampled ones (from ``seed``, within the
+def board_versus_uniform(model, scorer: PathScorer, num_paths: int = 5,
+                         seed: int = 12345) -> dict:
+    """The held-out score of up to ``num_paths`` board paths (best first)
+    and of ``num_paths`` uniformly sampled ones (from ``seed``, within the
     search's constraint), with summaries."""
     generator = torch.Generator().manual_seed(seed)
     paths = dict(board=[model.board.path(i) for i in range(min(num_paths, len(model.board)))],
                  uniform=[model.draw_path(generator) for _ in range(num_paths)])
-    result = {}
+    result = dict(score_key=scorer.score_key)
     for kind, kind_paths in paths.items():
-        accs = [path_accuracy(model, p, calib_loader, eval_loader, calib_batches)
-                for p in kind_paths]
-        result[kind] = dict(top1=accs, mean=statistics.mean(accs), min=min(accs),
-                            max=max(accs))
+        scores = [scorer(model, p) for p in kind_paths]
+        result[kind] = dict(scores=scores, mean=statistics.mean(scores), min=min(scores),
+                            max=max(scores))
     result['gap'] = result['board']['mean'] - result['uniform']['mean']
     return result
+
+
+def analyze_search(cfg, checkpoint: str, num_paths: int = 5, calib_batches: int = 10) -> dict:
+    """:func:`board_versus_uniform` of a search checkpoint, its paths scored
+    as the config's arch hook scores them."""
+    model, scorer = searched_model(cfg, checkpoint, calib_batches)
+    if scorer is None:
+        raise ConfigError('the search config has no held-out loader (CreamArchHook.held_out '
+                          'or held_out_dataloader) to score paths on')
+    return board_versus_uniform(model, scorer, num_paths)
 
 
 def fixed_arch(supernet, fixed_arch=None, fixed_op: str = 'k5e6'):
@@ -60,8 +68,8 @@ def probe_paths(supernet, first, num_random: int = 3, seed: int = 100) -> list:
 
 @HOOKS.register_module()
 class ProbePathsHook(Hook):
-    """Every ``interval`` iterations, the held-out top-1 of fixed probe paths
-    (BatchNorm recalibrated), written to ``probes.json`` in the work dir:
+    """Every ``interval`` iterations, the held-out score of fixed probe paths
+    (BatchNorm recalibrated, the search's metric), written to ``probes.json`` in the work dir:
     the supernet's learning curve. Loaders are built before training, and
     scoring keeps the run's random state, so a run draws what it would
     without the hook."""
@@ -74,9 +82,10 @@ class ProbePathsHook(Hook):
         self.curve = []
 
     def before_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         with random_state_kept():
-            self.loaders = (calibration_loader(runner.cfg.train_dataloader),
-                            Runner.build_dataloader(copy.deepcopy(self.held_out)))
+            self.scorer = PathScorer.build(model, runner.cfg.train_dataloader, self.held_out,
+                                           self.calib_batches)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if (runner.iter + 1) % self.interval or not is_main_process():
@@ -84,10 +93,11 @@ class ProbePathsHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         paths = probe_paths(model.supernet, self.first, self.num_random)
         with random_state_kept():
-            top1 = [path_accuracy(model, p, *self.loaders, self.calib_batches) for p in paths]
-        self.curve.append(dict(iter=runner.iter + 1, top1=top1))
+            scores = [self.scorer(model, p) for p in paths]
+        self.curve.append(dict(iter=runner.iter + 1, scores=scores))
         with open(os.path.join(runner.work_dir, 'probes.json'), 'w') as f:
             json.dump(dict(first=resolve_arch(self.first).to_dict(),
+                           score_key=self.scorer.score_key,
                            paths=[str(model.supernet.arch_of(p)) for p in paths],
                            curve=self.curve), f, indent=1)
 
@@ -106,7 +116,7 @@ def learning_curve_cfg(cfg, mode: str, work_dir: str, iters: int, interval: int,
     cfg = shortened(cfg, os.path.join(work_dir, mode), iters)
     cfg.model.constraint = None
     first = first.to_dict()
-    cfg.custom_hooks = [dict(type='ProbePathsHook', held_out=cfg.held_out_dataloader,
+    cfg.custom_hooks = [dict(type='ProbePathsHook', held_out=held_out_cfg(cfg),
                              first=first, interval=interval)]
     if mode == 'fixed':
         cfg.model.update(sampling='fixed', fixed_arch=first, warmup_iters=iters)
@@ -134,7 +144,7 @@ def run_learning_curves(cfg, work_dir: str, iters: int, interval: int,
 
 
 def plot_learning_curves(curves: dict, out: str, title: str = '') -> None:
-    """Held-out top-1 of the fixed probe path (solid) and the mean of the
+    """The held-out score of the fixed probe path (solid) and the mean of the
     random probes (dashed) over iterations, one colour per mode."""
     import matplotlib
     matplotlib.use('Agg')
@@ -142,12 +152,13 @@ def plot_learning_curves(curves: dict, out: str, title: str = '') -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for mode, probes in curves.items():
         iters = [c['iter'] for c in probes['curve']]
-        line, = ax.plot(iters, [c['top1'][0] for c in probes['curve']], marker='o',
+        line, = ax.plot(iters, [c['scores'][0] for c in probes['curve']], marker='o',
                         label=f'{mode}: {probes["paths"][0]}')
-        ax.plot(iters, [statistics.mean(c['top1'][1:]) for c in probes['curve']], ls='--',
+        ax.plot(iters, [statistics.mean(c['scores'][1:]) for c in probes['curve']], ls='--',
                 color=line.get_color(), label=f'{mode}: mean of {len(probes["paths"]) - 1} '
                 'random paths')
-    ax.set(xlabel='iteration', ylabel='held-out top-1 (%), BN recalibrated', title=title)
+    key = next(iter(curves.values()))['score_key']
+    ax.set(xlabel='iteration', ylabel=f'held-out {key}, BN recalibrated', title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -12,69 +12,56 @@ the CPU, each step the command a user would type (printed as it runs):
 5. detections on a real photo of the set's validation split, saved as a
    picture (mmdet's DetInferencer).
 
+Each tool's whole output (and that of the job's own work between them) goes
+to ``main_job.log`` in the step's work dir; the terminal gets, a step, the
+command, where its log is, a line a minute while it runs and its outcome in
+one line, or the log's last lines when it fails (see :mod:`.runs`).
+
 Figures are read from what mmengine writes to each work dir (the run's
 ``vis_data/scalars.json``, a test run's ``<timestamp>.json``) and
 checkpoints from its ``last_checkpoint`` file.
 """
 from __future__ import annotations
 
-import glob
 import json
 import os.path as osp
-import re
 import statistics
-import subprocess
-import sys
 
 from ..arch import Arch
-from ..selection.det_choice import det_board_summary
 from ..visualization.search_plots import plot_board_of
-from ..selection.choice import board_summary
+from .runs import (DET_SEARCH, DETECT, DETECTION_SET, LOG_NAME, PRETRAIN, ROOT, SEARCH,
+                   StepFailed, last_checkpoint, last_line, logged_metrics, run_here, run_tool,
+                   shown)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEARCH = 'configs/cream/cream-search_fashion-mnist.py'
-PRETRAIN = 'configs/cream/cream_fashion-mnist.py'
-DETECT = 'configs/retinanet/retinanet_cream-searched_fpn_fashion-det.py'
-DET_SEARCH = 'configs/cream_det_search/retinanet_cream-supernet_fpn_fashion-det.py'
-DETECTION_SET = 'data/fashion-det'
+__all__ = ['run_main_job', 'StepFailed']
 
 
-class StepFailed(RuntimeError):
-    pass
+def log_in(work_dir: str) -> str:
+    """A step's log: the whole output of its tool, in the tool's work dir."""
+    return osp.join(work_dir, LOG_NAME)
 
 
-def run_tool(*command: str) -> None:
-    """Run one tool as a user would, echoing its output."""
-    print('\n$ python ' + ' '.join(command), flush=True)
-    process = subprocess.run([sys.executable, *command], cwd=ROOT)
-    if process.returncode:
-        raise StepFailed(f'step failed (exit code {process.returncode}): {" ".join(command)}')
+def searched_arch(arch_file: str, estimate: str = '') -> str:
+    """A search's outcome: the arch it chose, its cost (and, named
+    ``estimate``, the held-out score it was chosen by)."""
+    with open(osp.join(ROOT, arch_file)) as f:
+        arch = json.load(f)
+    estimate = f', held-out {estimate} {arch["held_out"]:.3f}' if estimate else ''
+    return f'arch {Arch.from_dict(arch)}, {arch["flops"] / 1e6:.2f} MFLOPs{estimate} ({arch_file})'
 
 
-def logged_metrics(work_dir: str) -> dict:
-    """The last value of every scalar of the newest run in ``work_dir``:
-    validation metrics of a training run (``vis_data/scalars.json``, one JSON
-    object a line), or the metrics of a test run (``<timestamp>.json``)."""
-    runs = sorted(d for d in glob.glob(osp.join(ROOT, work_dir, '*')) if re.fullmatch(
-        r'\d{8}_\d{6}', osp.basename(d)))
-    if not runs:
-        raise StepFailed(f'{work_dir} holds no mmengine run')
-    newest = runs[-1]
-    scalars = osp.join(newest, 'vis_data', 'scalars.json')
-    if osp.isfile(scalars):
-        metrics = {}
-        with open(scalars) as f:
-            for line in f:
-                metrics.update(json.loads(line))
-        return metrics
-    with open(osp.join(newest, osp.basename(newest) + '.json')) as f:
-        return json.load(f)
+def spread(values, fmt: str = '.2f') -> str:
+    """``min-max`` of ``values``, as the summary prints a board's spread."""
+    values = list(values)
+    return f'{min(values):{fmt}}-{max(values):{fmt}}'
 
 
-def last_checkpoint(work_dir: str) -> str:
-    """The checkpoint a run wrote last (mmengine's CheckpointHook records it)."""
-    with open(osp.join(ROOT, work_dir, 'last_checkpoint')) as f:
-        return osp.relpath(f.read().strip(), ROOT)
+def board_pictured(pictured: dict) -> str:
+    """The board picture's outcome: the chosen path against the cloud."""
+    cloud = pictured['data']['cloud']
+    return (f'held-out top-1 {pictured["data"]["chosen"]["held_out"]:.2f} % for the chosen '
+            f'path, {statistics.mean(p["held_out"] for p in cloud):.2f} % the mean of '
+            f'{len(cloud)}; picture {shown(pictured["board"])}')
 
 
 def save_untrained_detector(config: str, out: str) -> None:
@@ -113,71 +100,97 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
         osp.join(work, d) for d in ('search', 'pretrain', 'det_search', 'detect'))
 
     print('== 1. Cream search on Fashion-MNIST')
-    run_tool('tools/search_backbone.py', SEARCH, '--work-dir', search_dir)
     arch_file = osp.join(search_dir, 'arch.json')
+    run_tool('tools/search_backbone.py', SEARCH, '--work-dir', search_dir,
+             log=log_in(search_dir), outcome=lambda: searched_arch(arch_file))
     with open(osp.join(ROOT, arch_file)) as f:
         arch = json.load(f)
     # The board in a cloud of 10 sampled paths (tools/analysis_tools/plot_board.py draws 30).
-    pictured = plot_board_of(osp.join(ROOT, search_dir), num_paths=10)
+    pictured = run_here(
+        'the board in a cloud of 10 paths drawn within the constraint', log_in(search_dir),
+        plot_board_of, osp.join(ROOT, search_dir), num_paths=10, outcome=board_pictured)
     board_picture = osp.relpath(pictured['board'], ROOT)
-    print(f'board picture: {board_picture}')
-    uniform = statistics.mean(p['held_out_top1'] for p in pictured['data']['cloud'])
-    chosen_top1 = pictured['data']['chosen']['held_out_top1']
+    uniform = statistics.mean(p['held_out'] for p in pictured['data']['cloud'])
+    chosen_top1 = pictured['data']['chosen']['held_out']
 
     print('\n== 2. Pretraining the chosen child on Fashion-MNIST')
     run_tool('tools/train.py', PRETRAIN, '--work-dir', pretrain_dir,
-             '--cfg-options', f'model.backbone.arch={arch_file}')
+             '--cfg-options', f'model.backbone.arch={arch_file}', log=log_in(pretrain_dir),
+             outcome=lambda: f'top-1 {logged_metrics(pretrain_dir)["accuracy/top1"]:.2f} % '
+             f'({last_checkpoint(pretrain_dir)})')
     top1 = logged_metrics(pretrain_dir)['accuracy/top1']
     pretrained = last_checkpoint(pretrain_dir)
 
     print('\n== 3. Detection-aware search: the supernet of step 1 inside RetinaNet')
     if not osp.isfile(osp.join(ROOT, DETECTION_SET, 'annotations', 'instances_val.json')):
-        run_tool('tools/misc/make_detection_set.py', DETECTION_SET, '--seed', '0')
+        set_log = log_in(osp.join(work, 'detection_set'))
+        run_tool('tools/misc/make_detection_set.py', DETECTION_SET, '--seed', '0',
+                 log=set_log, outcome=lambda: last_line(set_log))
+    else:
+        print(f'(the detection set is there: {DETECTION_SET})')
+    det_arch_file = osp.join(det_search_dir, 'arch.json')
     run_tool('tools/search_backbone.py', DET_SEARCH, '--work-dir', det_search_dir,
              '--cfg-options',
-             f'model.detector.backbone.init_cfg.checkpoint={last_checkpoint(search_dir)}')
-    det_arch_file = osp.join(det_search_dir, 'arch.json')
+             f'model.detector.backbone.init_cfg.checkpoint={last_checkpoint(search_dir)}',
+             log=log_in(det_search_dir), outcome=lambda: searched_arch(det_arch_file, 'bbox mAP'))
     with open(osp.join(ROOT, det_arch_file)) as f:
         det_arch = json.load(f)
 
     print('\n== 4. RetinaNet with the searched backbone on the generated detection set')
     run_tool('tools/train.py', DETECT, '--work-dir', detect_dir, '--cfg-options',
-             f'model.backbone.init_cfg.checkpoint={pretrained}')
+             f'model.backbone.init_cfg.checkpoint={pretrained}', log=log_in(detect_dir),
+             outcome=lambda: 'bbox mAP {:.3f} at score 0.05 ({})'.format(
+                 logged_metrics(detect_dir).get('coco/bbox_mAP', float('nan')),
+                 last_checkpoint(detect_dir)))
     # Absent when no box scores 0.05 (CocoMetric then reports nothing).
     trained_map = logged_metrics(detect_dir).get('coco/bbox_mAP', float('nan'))
     detect_config = osp.join(detect_dir, osp.basename(DETECT))  # as the run resolved it
     checkpoint = last_checkpoint(detect_dir)
     untrained = osp.join(work, 'detector_untrained.pth')
-    save_untrained_detector(detect_config, untrained)
+    run_here('the detector before detection training, saved', log_in(detect_dir),
+             save_untrained_detector, detect_config, untrained,
+             outcome=lambda _: f'wrote {untrained}')
     # At mmdet's score threshold (0.05) the untrained head keeps no box and
     # COCO evaluation has nothing to score; both are compared at 0.
     compared = {}
     for name, path in (('untrained', untrained), ('trained', checkpoint)):
         test_dir = osp.join(work, f'test_{name}')
         run_tool('tools/test.py', detect_config, path, '--work-dir', test_dir,
-                 '--cfg-options', 'model.test_cfg.score_thr=0')
+                 '--cfg-options', 'model.test_cfg.score_thr=0', log=log_in(test_dir),
+                 outcome=lambda: f'bbox mAP {logged_metrics(test_dir)["coco/bbox_mAP"]:.3f} at '
+                 f'score 0 ({name})')
         compared[name] = logged_metrics(test_dir)['coco/bbox_mAP']
 
     print('\n== 5. Detections on a real photo')
-    photo, picture, kept = detect_on_photo(detect_config, checkpoint, osp.join(work, 'demo'))
+    demo_dir = osp.join(work, 'demo')
+    photo, picture, kept = run_here(
+        'DetInferencer on the first photo of the validation split', log_in(demo_dir),
+        detect_on_photo, detect_config, checkpoint, demo_dir, mode='w',
+        outcome=lambda r: f'{len(r[2])} detections >= 0.3 on {r[0]}; picture {r[1]}')
 
     print('\n== Summary')
     print(f'searched arch     {Arch.from_dict(arch)} ({arch_file})')
     print(f'its cost          {arch["flops"] / 1e6:.2f} MFLOPs, {arch["params"] / 1e6:.3f} M '
           'parameters (10 classes)')
     with open(osp.join(ROOT, search_dir, 'board.json')) as f:
-        board = board_summary(json.load(f)['entries'])
+        entries = json.load(f)['entries']
+    board = (f'{len(entries)} paths, {spread(e["flops"] / 1e6 for e in entries)} MFLOPs, '
+             f'held-out top-1 {spread(e["held_out"] for e in entries if "held_out" in e)} %')
     print(f'the board         {board}; constraint {arch.get("constraint", "none")}; '
           f'picture {board_picture}')
     print(f'held-out top-1    the chosen path {chosen_top1:.2f} % against {uniform:.2f} %, the '
           'mean of 10 paths drawn uniformly within the constraint (supernet weights)')
     same = ' (the same arch)' if det_arch['stages'] == arch['stages'] else ''
     print(f'detection-aware   {Arch.from_dict(det_arch)}, {det_arch["flops"] / 1e6:.2f} MFLOPs, '
-          f'held-out bbox mAP {det_arch["bbox_mAP"]:.3f} with supernet weights{same} '
+          f'held-out bbox mAP {det_arch["held_out"]:.3f} with supernet weights{same} '
           f'({det_arch_file})')
     with open(osp.join(ROOT, det_search_dir, 'board.json')) as f:
-        det_board = det_board_summary(json.load(f)['entries'])
-    print(f'its board         {det_board}')
+        entries = json.load(f)['entries']
+    # The board's score is minus the batch's detection loss.
+    print(f'its board         {len(entries)} paths, '
+          f'{spread(e["flops"] / 1e6 for e in entries)} MFLOPs, detection loss '
+          f'{spread((-e["score"] for e in entries), ".3f")}, held-out bbox mAP '
+          f'{spread((e["held_out"] for e in entries if "held_out" in e), ".3f")}')
     print(f'classification    top-1 {top1:.2f} % on the 10,000 Fashion-MNIST test images '
           f'(EMA weights; {pretrained})')
     print(f'detection         bbox mAP {trained_map:.3f} at score 0.05; at score 0: '

@@ -1,8 +1,9 @@
 """Does the supernet rank archs as training them alone would? The ranking
-audit: for a set of archs spread over the budget, the supernet's estimate
-(inherited weights, BatchNorm recalibrated, held-out top-1) against the
-ground truth (the arch trained alone, scored the same way), with rank
-correlations and bootstrap intervals."""
+audit of any search: for a set of archs spread over the budget, the
+supernet's estimate (inherited weights, BatchNorm recalibrated, the search's
+held-out score: top-1, bbox mAP) against the ground truth (the arch trained
+alone in the same config, scored the same way), with rank correlations and
+bootstrap intervals."""
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,8 @@ from scipy import stats
 
 from ..archs import resolve_arch
 from ..errors import ConfigError
-from ..selection.scoring import path_accuracy
+from ..selection.choice import choose_arch, searched_model
+from ..selection.scoring import PathScorer
 
 
 def audit_paths(model, num: int, seed: int = 0, include_board: bool = True) -> list:
@@ -69,10 +71,10 @@ def recipe_key(cfg, iters: int) -> str:
     return hashlib.sha1(f'{text.pretty_text}\n{iters}'.encode()).hexdigest()[:12]
 
 
-def ground_truth(cfg, archs: list, loaders: tuple, cache_file: str, work_dir: str,
-                 iters: int, calib_batches: int = 10, logger=print) -> dict:
-    """Held-out top-1 of each arch trained alone, from the cache where it is
-    there (per arch and per recipe), else trained now and added to it."""
+def ground_truth(cfg, archs: list, scorer: PathScorer, cache_file: str, work_dir: str,
+                 iters: int, logger=print) -> dict:
+    """The held-out score of each arch trained alone, from the cache where
+    it is there (per arch and per recipe), else trained now and added to it."""
     key = recipe_key(cfg, iters)
     cache = {}
     if os.path.isfile(cache_file):
@@ -87,17 +89,15 @@ def ground_truth(cfg, archs: list, loaders: tuple, cache_file: str, work_dir: st
         runner = Runner.from_cfg(standalone_cfg(cfg, arch, os.path.join(work_dir, f'arch_{i}'),
                                                 iters))
         runner.train()
-        truth[name] = path_accuracy(runner.model, runner.model.fixed_path, *loaders,
-                                    calib_batches)
+        truth[name] = scorer(runner.model, runner.model.fixed_path)
         os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
         with open(cache_file, 'w') as f:  # after each arch: an interrupted run loses one
             json.dump(cache, f, indent=1)
     return {str(a): truth[str(a)] for a in archs}
 
 
-def supernet_estimates(model, paths: list, loaders: tuple, calib_batches: int = 10) -> dict:
-    return {str(model.supernet.arch_of(p)): path_accuracy(model, p, *loaders, calib_batches)
-            for p in paths}
+def supernet_estimates(model, paths: list, scorer: PathScorer) -> dict:
+    return {str(model.supernet.arch_of(p)): scorer(model, p) for p in paths}
 
 
 def _top_k_overlap(estimate, truth, k: int) -> float:
@@ -161,8 +161,9 @@ def plot_ranking(result: dict, out: str, chosen: str = None, title: str = '') ->
             ax.scatter([a['truth']], [a['estimate']], marker='*', s=180, color='C3',
                        label='the search\'s choice', zorder=3)
     tau = result['kendall_tau']
-    ax.set(xlabel='trained alone: held-out top-1 (%)',
-           ylabel='supernet estimate: held-out top-1 (%)',
+    key = result.get('score_key', 'score')
+    ax.set(xlabel=f'trained alone: held-out {key}',
+           ylabel=f'supernet estimate: held-out {key}',
            title=title or f'Kendall tau-b {tau["value"]:.2f} '
                           f'[{tau["ci95"][0]:.2f}, {tau["ci95"][1]:.2f}]')
     ax.grid(alpha=0.3)
@@ -180,9 +181,8 @@ def audit(cfg, checkpoint: str, out_dir: str, num_archs: int = 24, truth_iters: 
     strata, the board, the search's official choice, ``extra_archs``), the
     supernet's estimates, the ground truth (cached in ``cache_file``), the
     statistics; ``rank_correlation.json`` and ``.png`` in ``out_dir``."""
-    from ..selection.choice import choose_arch, searched_model
-    model, loaders = searched_model(cfg, checkpoint)
-    if loaders[1] is None:
+    model, scorer = searched_model(cfg, checkpoint, calib_batches)
+    if scorer is None:
         raise ConfigError('the ranking audit needs a held-out loader: a CreamArchHook with '
                           'held_out=..., or held_out_dataloader in the config')
     chosen = choose_arch(model)[0]
@@ -191,15 +191,16 @@ def audit(cfg, checkpoint: str, out_dir: str, num_archs: int = 24, truth_iters: 
                                                  for a in extra_archs]
     paths = list({str(p): p for p in paths}.values())
     logger(f'supernet estimates of {len(paths)} archs')
-    estimates = supernet_estimates(model, paths, loaders, calib_batches)
+    estimates = supernet_estimates(model, paths, scorer)
     cache_file = cache_file or os.path.join(out_dir, 'ground_truth.json')
-    truth = ground_truth(cfg, [model.supernet.arch_of(p) for p in paths], loaders, cache_file,
-                         os.path.join(out_dir, 'standalone'), truth_iters, calib_batches, logger)
+    truth = ground_truth(cfg, [model.supernet.arch_of(p) for p in paths], scorer, cache_file,
+                         os.path.join(out_dir, 'standalone'), truth_iters, logger)
     result = rank_statistics(estimates, truth, chosen=str(chosen))
     by_name = {str(model.supernet.arch_of(p)): p for p in paths}
     for entry in result['archs']:
         entry['flops'] = model.cost.flops(by_name[entry['arch']])
     result.update(checkpoint=checkpoint, chosen=str(chosen), truth_iters=truth_iters,
+                  score_key=scorer.score_key,
                   recipe=recipe_key(cfg, truth_iters), ground_truth_cache=cache_file)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, 'rank_correlation.json'), 'w') as f:

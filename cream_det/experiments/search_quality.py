@@ -49,15 +49,15 @@ def equal_cost(model, paths, flops: float, tolerance: float = 0.1) -> list:
     return [p for p in paths if abs(model.cost.flops(p) - flops) <= tolerance * flops]
 
 
-def benchmark(cfg, work_dir: str, seeds=(0, 1), iters: int = 1000, num_archs: int = 24,
-              truth_iters: int = 500, random_archs: int = 5, calib_batches: int = 10,
-              logger=print) -> dict:
+def benchmark_search_quality(cfg, work_dir: str, seeds=(0, 1), iters: int = 1000,
+                             num_archs: int = 24, truth_iters: int = 500, random_archs: int = 5,
+                             calib_batches: int = 10, logger=print) -> dict:
     runs = [(m, s) for m in ('cream', 'spos') for s in seeds] + [('cream_top1', seeds[0])]
     supernets = {}
     for method, seed in runs:
         run = search_cfg(cfg, method, seed, work_dir, iters)
-        # The loaders are the same for every run: the config's data.
-        search, loaders = searched_model(run, run_search(run, logger))
+        # The scorer's loaders are the same for every run: the config's data.
+        search, scorer = searched_model(run, run_search(run, logger), calib_batches)
         supernets[f'{method}_seed{seed}'] = (search, choose_arch(search)[0])
     model = next(iter(supernets.values()))[0]  # for costs and draws, the same in all
     # One audit set for all: the strata depend on the constraint and the cost
@@ -79,14 +79,13 @@ def benchmark(cfg, work_dir: str, seeds=(0, 1), iters: int = 1000, num_archs: in
                 near.append(drawn)
     paths = list({str(p): p for p in randoms + choices}.values())
     archs = [model.supernet.arch_of(p) for p in paths]
-    truth = ground_truth(cfg, archs, loaders, os.path.join(work_dir, 'ground_truth.json'),
-                         os.path.join(work_dir, 'standalone'), truth_iters, calib_batches,
-                         logger)
+    truth = ground_truth(cfg, archs, scorer, os.path.join(work_dir, 'ground_truth.json'),
+                         os.path.join(work_dir, 'standalone'), truth_iters, logger)
     result = dict(iters=iters, truth_iters=truth_iters, seeds=list(seeds), num_archs=num_archs,
                   supernets={})
     for name, (search, chosen) in supernets.items():
         logger(f'auditing {name}')
-        estimates = supernet_estimates(search, paths, loaders, calib_batches)
+        estimates = supernet_estimates(search, paths, scorer)
         ranking = rank_statistics({a: estimates[a] for a in {*audited, str(chosen)}},
                                   truth, chosen=str(chosen))
         path = model.supernet.path_of(chosen)
@@ -106,7 +105,7 @@ def benchmark(cfg, work_dir: str, seeds=(0, 1), iters: int = 1000, num_archs: in
     return result
 
 
-def summary_table(result: dict) -> str:
+def search_quality_table(result: dict) -> str:
     """The README's table."""
     rows = ['| supernet | Kendall tau-b [95 % CI] | Spearman rho | top-5 overlap | chosen arch '
             '| MFLOPs | trained alone | its true rank | random archs of its cost |',

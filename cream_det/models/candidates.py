@@ -5,8 +5,9 @@
 the weights of all; op (k, e) runs the centre k x k of its depthwise kernels
 and the first e/e_max of its expanded channels (BN and SE sliced alike).
 DEVIATION: not in the official Cream; on the embedded space independent
-candidates stay near chance for hundreds of iterations (README, "Why the
-supernet did not learn"), entangled ones learn almost as fast as one path.
+candidates stay near chance for hundreds of iterations
+(docs/en/advanced_guides/entangled_weights.md), entangled ones learn almost
+as fast as one path.
 
 Both take ``(x, op)`` and hand out one op's weights under the key names of
 its timm block, which is what a :class:`CreamNet` child holds.

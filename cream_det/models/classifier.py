@@ -17,20 +17,22 @@ class CreamClassifier(BaseModel):
 
     Args:
         backbone: :class:`CreamNet` arguments (``arch``, ``num_classes``,
-            ``drop_rate``...), without ``out_indices``.
+            ``drop_rate``...), without ``out_indices``; or a built
+            :class:`CreamNet` (a supernet's child, to be scored).
         label_smoothing: of the training loss (evaluation loss has none).
 
     ``predict`` returns one ``dict(pred_score=softmax, gt_label=int or None)``
     per image, what :class:`~cream_det.classification.TopKAccuracy` reads.
     """
 
-    def __init__(self, backbone: dict, label_smoothing: float = 0.1,
+    def __init__(self, backbone: dict | CreamNet, label_smoothing: float = 0.1,
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        backbone = inner_args(backbone, 'CreamNet', 'CreamClassifier')
-        if backbone.get('out_indices') is not None:
+        if not isinstance(backbone, CreamNet):
+            backbone = CreamNet(**inner_args(backbone, 'CreamNet', 'CreamClassifier'))
+        if not backbone.with_head:
             raise ConfigError('a classifier backbone returns logits: out_indices must be unset')
-        self.backbone = CreamNet(**backbone)
+        self.backbone = backbone
         self.label_smoothing = label_smoothing
 
     @staticmethod

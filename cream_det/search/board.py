@@ -18,13 +18,14 @@ from ..space import SearchSpace
 
 
 class PrioritizedBoard(nn.Module):
-    """Best paths seen so far, sorted by prec@1 (best first).
+    """Best paths seen so far, sorted by score (best first).
 
-    Each entry keeps the path's prec@1, FLOPs and parameters, the path, a
+    Each entry keeps the path's score, FLOPs and parameters, the path, a
     slice of the batch it was scored on, the soft output on that slice and the
-    iteration at which it entered. With ``slice_size=0`` it keeps no slice
-    (a top1 teacher needs none), and any score where higher is better can
-    stand for prec@1 (the detection search keeps -loss). Paths go in and
+    iteration at which it entered. The score is whatever the search declares
+    (``PathSearch.board_score``; higher is better): training prec@1 in the
+    official search. With ``slice_size=0`` it keeps no slice (a top1 teacher
+    needs none). Paths go in and
     come out in the supernet's form (:data:`~cream_det.arch.OpPath`), and as
     an :class:`Arch`; the flat rows of the buffer stay inside.
 
@@ -38,7 +39,7 @@ class PrioritizedBoard(nn.Module):
         self.acc_gap = acc_gap
         self.space, self.depths, self.resolution = space, list(depths), resolution
         self.register_buffer('size', torch.zeros((), dtype=torch.long))
-        self.register_buffer('prec1', torch.zeros(pool_size))
+        self.register_buffer('score', torch.zeros(pool_size))
         self.register_buffer('flops', torch.zeros(pool_size, dtype=torch.long))
         self.register_buffer('params', torch.zeros(pool_size, dtype=torch.long))
         self.register_buffer('paths', torch.zeros(pool_size, sum(depths), dtype=torch.long))
@@ -50,30 +51,30 @@ class PrioritizedBoard(nn.Module):
     def __len__(self) -> int:
         return int(self.size)
 
-    def should_insert(self, prec1: float, flops: int) -> bool:
+    def should_insert(self, score: float, flops: int) -> bool:
         """The official rule: room left, or clearly better than the worst
-        entry, or better and cheaper."""
+        entry (by ``acc_gap``), or better and cheaper."""
         n = len(self)
         if n < self.pool_size:
             return True
-        worst_prec1, worst_flops = float(self.prec1[n - 1]), int(self.flops[n - 1])
-        return prec1 > worst_prec1 + self.acc_gap or (prec1 > worst_prec1 and flops < worst_flops)
+        worst_score, worst_flops = float(self.score[n - 1]), int(self.flops[n - 1])
+        return score > worst_score + self.acc_gap or (score > worst_score and flops < worst_flops)
 
     @torch.no_grad()
-    def insert(self, prec1: float, flops: int, params: int, path: OpPath,
+    def insert(self, score: float, flops: int, params: int, path: OpPath,
                inputs: Optional[torch.Tensor], logits: Optional[torch.Tensor],
                iteration: int) -> bool:
         """Insert if the rule allows; keep the board sorted and capped."""
-        if not self.should_insert(prec1, flops):
+        if not self.should_insert(score, flops):
             return False
         n = len(self)
-        # Position: after every entry with higher prec@1 (ties: the older first).
-        pos = int((self.prec1[:n] >= prec1).sum())
+        # Position: after every entry with a higher score (ties: the older first).
+        pos = int((self.score[:n] >= score).sum())
         last = min(n, self.pool_size - 1)
-        for name in ('prec1', 'flops', 'params', 'paths', 'entered_at', 'inputs', 'soft_outputs'):
+        for name in ('score', 'flops', 'params', 'paths', 'entered_at', 'inputs', 'soft_outputs'):
             buf = getattr(self, name)
             buf[pos + 1:last + 1] = buf[pos:last].clone()
-        self.prec1[pos] = prec1
+        self.score[pos] = score
         self.flops[pos] = flops
         self.params[pos] = params
         self.paths[pos] = torch.tensor(flatten_path(path))
@@ -98,6 +99,6 @@ class PrioritizedBoard(nn.Module):
 
     def entries(self) -> list[dict]:
         """The board as plain data, best first (for board.json and logs)."""
-        return [dict(prec1=float(self.prec1[i]), flops=int(self.flops[i]),
+        return [dict(score=float(self.score[i]), flops=int(self.flops[i]),
                      params=int(self.params[i]), path=self.path(i), arch=str(self.arch(i)),
                      entered_at=int(self.entered_at[i])) for i in range(len(self))]

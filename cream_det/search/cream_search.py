@@ -18,7 +18,7 @@ from torch.func import functional_call
 
 from ..cost import CostTable
 from ..errors import ConfigError
-from ..models import CreamSuperNet
+from ..models import CreamClassifier, CreamSuperNet
 from ..models.batch_norm import bn_stats_frozen, ghost_batches
 from ..models.common import inner_args
 from .board import PrioritizedBoard
@@ -93,6 +93,10 @@ class CreamSearch(PathSearch):
         seed: paths are drawn from (seed, iteration), so every rank draws the
             same path and a resumed run draws what the straight run would.
     """
+    board_score = 'training prec@1 (%) of the batch'
+    selection_defaults = dict(rule='official', calib_batches=20,
+                              metric=dict(type='TopKAccuracy', topk=(1,)),
+                              score_key='accuracy/top1')
 
     def __init__(self,
                  supernet: dict,
@@ -188,7 +192,8 @@ class CreamSearch(PathSearch):
                                source[:self.slice_size])
         self._average_statistics(self.supernet.path_modules(path))
         self.iteration += 1
-        log.update(loss=loss.detach(), prec1=torch.tensor(prec1), **self._board_log())
+        log.update(loss=loss.detach(), prec1=torch.tensor(prec1), score=torch.tensor(prec1),
+                   **self._board_log())
         return log
 
     # -- the board ---------------------------------------------------------
@@ -268,6 +273,24 @@ class CreamSearch(PathSearch):
         self._average_grads(params)
         optim_wrapper.step()
         optim_wrapper.zero_grad()
+
+    # -- one path, judged on its own ----------------------------------------------
+    def path_network(self, path) -> CreamClassifier:
+        """The child of ``path`` as a classifier (its predictions are what
+        ``TopKAccuracy`` reads), on the supernet's device."""
+        child = self.supernet.export_child(path).to(next(self.supernet.parameters()).device)
+        return CreamClassifier(backbone=child, data_preprocessor=self.data_preprocessor)
+
+    def batch_score(self, data: dict, path) -> float:
+        labels = torch.as_tensor(data['data_samples'], device=data['inputs'].device)
+        training = self.training
+        self.train()
+        try:
+            with torch.no_grad(), bn_stats_frozen(self._batch_norms):
+                logits = self.supernet(data['inputs'], path)
+        finally:
+            self.train(training)
+        return float((logits.argmax(1) == labels).float().mean() * 100)
 
     def _path_named_parameters(self, path):
         ids = {id(p) for p in self.supernet.path_parameters(path)}

@@ -11,6 +11,7 @@ detector of that interface work unchanged.
 """
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from typing import Optional, Sequence
 
@@ -20,13 +21,12 @@ from mmdet.registry import MODELS as DET_MODELS
 from mmengine.registry import MODELS, DefaultScope
 
 from ..cost import CostTable
+from ..detection.data import packing_ground_truth
 from ..errors import ConfigError
 from ..models import CreamSuperNet
 from ..models.batch_norm import bn_stats_frozen
 from .board import PrioritizedBoard
 from .path_search import OFFICIAL_PRE_PROB, PathSearch, tracked_batch_norms
-
-PICK_METHODS = ('top1',)
 
 
 def channel_wise_divergence(student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor],
@@ -117,7 +117,16 @@ class CreamDetSearch(PathSearch):
             like prec@1's 5 points.
         tau, kd_weight: the distillation's temperature and weight (1 and 5,
             the CWD authors' RetinaNet FPN setting, per level there).
+
+    The board ranks on minus the batch's detection loss (a detector gives
+    no prec@1); the final choice is by held-out bbox mAP by default: a
+    batch's loss ranks paths seen at different moments of training, mAP
+    ranks them on the same images with the same weights.
     """
+    board_score = 'minus the detection loss of the batch'
+    selection_defaults = dict(rule='held_out', calib_batches=5,
+                              metric=dict(type='CocoMetric', metric='bbox'),
+                              score_key='coco/bbox_mAP')
 
     def __init__(self,
                  detector: dict,
@@ -133,8 +142,8 @@ class CreamDetSearch(PathSearch):
                  kd_weight: float = 5.,
                  seed: int = 0,
                  init_cfg=None):
-        if pick_method not in PICK_METHODS:
-            raise ConfigError(f'pick_method={pick_method!r}: expected one of {PICK_METHODS} '
+        if pick_method != 'top1':
+            raise ConfigError(f"pick_method={pick_method!r}: expected 'top1' "
                               '(meta-matching scores class outputs per image, which a '
                               'detector does not give)')
         # mmdet's parts (its data preprocessor, built through mmengine's
@@ -215,8 +224,34 @@ class CreamDetSearch(PathSearch):
         self._average_statistics([*self.supernet.path_modules(path), *self._rest])
         self.iteration += 1
         log.update({k: v.detach() for k, v in parts.items() if k != 'loss'})
-        log.update(loss=loss.detach(), det_loss=torch.tensor(batch_loss), **self._board_log(-1.))
+        log.update(loss=loss.detach(), det_loss=torch.tensor(batch_loss),
+                   score=torch.tensor(-batch_loss), **self._board_log())
         return log
+
+    # -- one path, judged on its own ----------------------------------------------
+    def path_network(self, path):
+        """A copy of the detector running ``path`` (recalibration changes
+        its BatchNorm statistics; the search's stay as they are)."""
+        detector = copy.deepcopy(self.detector)
+        detector.backbone.set_path(path)
+        return detector
+
+    def batch_score(self, data: dict, path) -> float:
+        training = self.training
+        self.train()
+        try:
+            self.supernet.set_path(path)
+            with torch.no_grad(), bn_stats_frozen(self._batch_norms):
+                det_loss, _ = self.parse_losses(self.detector.loss(data['inputs'],
+                                                                   data['data_samples']))
+        finally:
+            self.train(training)
+        return -float(det_loss)
+
+    def held_out_loader(self, loader_cfg: dict) -> dict:
+        """mmdet's val loaders serve as they are: CocoMetric without an
+        annotation file reads the ground truth from the samples."""
+        return packing_ground_truth(loader_cfg)
 
     # -- evaluation ---------------------------------------------------------
     def current_path(self) -> list[list[int]]:

@@ -10,6 +10,7 @@ that make a run seeded, resumable and rank-identical.
 """
 from __future__ import annotations
 
+import copy
 from typing import Iterable, Optional, Sequence
 
 import torch
@@ -43,7 +44,34 @@ class PathSearch(BaseModel):
 
     See :class:`~.cream_search.CreamSearch` for ``sampling``, ``pre_prob``,
     ``fixed_arch``, ``constraint`` and ``seed``.
+
+    Each search declares how its paths are judged, so that one selection
+    mechanism (:mod:`cream_det.selection`) serves every search:
+    ``board_score``, what the board ranks by (higher is better), and
+    ``selection_defaults``, the arch hook's defaults: the ``rule``, the
+    ``calib_batches`` of BatchNorm recalibration, and the held-out
+    ``metric`` (an mmengine metric config) with the ``score_key`` of its
+    results that scores a path.
     """
+    board_score: str
+    selection_defaults: dict
+
+    def path_network(self, path) -> BaseModel:
+        """A network of its own running ``path`` with the weights it
+        inherits: what held-out scoring recalibrates and evaluates (its
+        ``data_preprocessor``, ``mode='tensor'`` and ``mode='predict'``, as
+        the search's metric reads the predictions)."""
+        raise NotImplementedError
+
+    def batch_score(self, data: dict, path) -> float:
+        """The board's score of ``path`` on one preprocessed training batch,
+        measured as the search measures it (BatchNorm on the batch's
+        statistics, running statistics untouched), without training."""
+        raise NotImplementedError
+
+    def held_out_loader(self, loader_cfg: dict) -> dict:
+        """The held-out loader config as this search's metric needs it."""
+        return copy.deepcopy(loader_cfg)
 
     def _setup_search(self, board: PrioritizedBoard, cost: CostTable, sampling: str,
                       pre_prob: Sequence[float], fixed_arch, constraint: Optional[dict],
@@ -168,11 +196,10 @@ class PathSearch(BaseModel):
             dist.broadcast(logits, src=0)
         self.board.insert(score, flops, self.cost.params(path), path, inputs, logits, iteration)
 
-    def _board_log(self, sign: float = 1.) -> dict:
-        """Size, best and worst score of the board, for the logs; ``sign``
-        -1 logs a score kept negated (a loss) as the loss."""
+    def _board_log(self) -> dict:
+        """Size, best and worst score of the board, for the logs."""
         log = dict(board_size=torch.tensor(float(len(self.board))))
         if len(self.board):
-            log.update(board_best=sign * self.board.prec1[0].clone(),
-                       board_worst=sign * self.board.prec1[len(self.board) - 1].clone())
+            log.update(board_best=self.board.score[0].clone(),
+                       board_worst=self.board.score[len(self.board) - 1].clone())
         return log

@@ -7,23 +7,26 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
-from mmengine.runner import Runner
 
-from .det_choice import choose_det_arch, det_board_summary, packing_ground_truth
-from .scoring import calibration_loader, random_state_kept
 from .choice import board_summary, check_rule, choose_arch, write_choice
+from .scoring import PathScorer, random_state_kept
 
 
 @HOOKS.register_module()
 class CreamArchHook(Hook):
     """After training, write ``board.json`` (every entry) and ``arch.json``
-    (the chosen arch) to the work dir (:func:`~.selection.choose_arch`).
+    (the chosen arch) to the work dir (:func:`~.choice.choose_arch`), for
+    any search.
 
-    Two rules are reported: the official one, the top of the board by
-    training prec@1, and, with ``held_out`` (a dataloader config), the board
-    path within the FLOPs budget with the best held-out accuracy, its weights
-    inherited from the supernet and its BatchNorm recalibrated on
-    ``calib_batches`` training batches. ``rule`` says which one arch.json holds.
+    Two rules are reported: the official one, the top of the board by the
+    search's board score, and, with ``held_out`` (a dataloader config), the
+    board path with the best held-out score: its weights inherited from the
+    supernet, its BatchNorm recalibrated on ``calib_batches`` training
+    batches, scored by ``metric`` (an mmengine metric config) under
+    ``score_key``. ``rule`` says which one arch.json holds. A setting left
+    None is the search's own (``selection_defaults``: top-1 and the
+    official rule for :class:`~cream_det.search.CreamSearch`, bbox mAP and
+    the held-out rule for :class:`~cream_det.search.CreamDetSearch`).
 
     The held-out and calibration loaders are built, and one batch of each
     read, before training starts: a mistake in their config stops the run
@@ -31,62 +34,39 @@ class CreamArchHook(Hook):
     """
     priority = 'LOW'
 
-    def __init__(self, rule: str = 'official', held_out: Optional[dict] = None,
-                 calib_batches: int = 20):
-        check_rule(rule, held_out)
+    def __init__(self, rule: Optional[str] = None, held_out: Optional[dict] = None,
+                 calib_batches: Optional[int] = None, metric: Optional[dict] = None,
+                 score_key: Optional[str] = None):
+        if rule is not None:
+            check_rule(rule, held_out)
         self.rule, self.held_out, self.calib_batches = rule, held_out, calib_batches
-        self.loaders = (None, None)
+        self.metric, self.score_key = metric, score_key
+        self.scorer = None
 
     def before_train(self, runner) -> None:
+        model = self._search(runner)
+        self.rule = self.rule or model.selection_defaults['rule']
+        check_rule(self.rule, self.held_out)
         if self.held_out is None or not is_main_process():
             return
         with random_state_kept():  # the search draws what it would without the check
-            calib, held_out = (calibration_loader(runner.cfg.train_dataloader),
-                               Runner.build_dataloader(self.held_out))
-            for loader in (calib, held_out):
+            self.scorer = PathScorer.build(model, runner.cfg.train_dataloader, self.held_out,
+                                           self.calib_batches, self.metric, self.score_key)
+            for loader in (self.scorer.calib_loader, self.scorer.eval_loader):
                 next(iter(loader))
-        self.loaders = (calib, held_out)
 
     def after_train(self, runner) -> None:
         if not is_main_process():
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        arch, entries = self.choose(model, runner.logger)
-        path = write_choice(runner.work_dir, arch, entries)
+        model = self._search(runner)
+        arch, entries = choose_arch(model, self.rule, self.scorer, logger=runner.logger)
+        path = write_choice(runner.work_dir, arch, entries, model)
+        summary = board_summary(dict(entries=entries, board_score=model.board_score,
+                                     score_key=arch.meta['score_key']))
         runner.logger.info(f'chosen arch ({self.rule} rule): {arch}, '
                            f'{arch.meta["flops"] / 1e6:.2f} MFLOPs -> {path}; the board: '
-                           f'{self.summary(entries)}; constraint '
-                           f'{arch.meta.get("constraint", "none")}')
+                           f'{summary}; constraint {arch.meta.get("constraint", "none")}')
 
-    def choose(self, model, logger) -> tuple:
-        return choose_arch(model, self.rule, *self.loaders, self.calib_batches, logger=logger)
-
-    summary = staticmethod(board_summary)
-
-
-@HOOKS.register_module()
-class CreamDetArchHook(CreamArchHook):
-    """The arch hook of the detection-aware search
-    (:func:`~.det_selection.choose_det_arch`): after training,
-    ``board.json`` with every entry's detection loss and, with ``held_out``,
-    its held-out bbox mAP after BatchNorm recalibration on
-    ``calib_batches`` training batches (``metric``, mmdet's CocoMetric by
-    default), and ``arch.json``, by default the best held-out mAP: a
-    batch's loss ranks paths seen at different moments of training, mAP
-    ranks them on the same images with the same weights. The held-out
-    loader's ``PackDetInputs`` is made to pack the ground truth
-    (:func:`~.det_selection.packing_ground_truth`), so a val loader of
-    mmdet's configs serves as it is."""
-
-    def __init__(self, rule: str = 'held_out', held_out: Optional[dict] = None,
-                 calib_batches: int = 5, metric: Optional[dict] = None):
-        if held_out is not None:
-            held_out = packing_ground_truth(held_out)
-        super().__init__(rule, held_out, calib_batches)
-        self.metric = metric
-
-    def choose(self, model, logger) -> tuple:
-        return choose_det_arch(model, self.rule, *self.loaders, self.calib_batches,
-                               self.metric, logger=logger)
-
-    summary = staticmethod(det_board_summary)
+    @staticmethod
+    def _search(runner):
+        return runner.model.module if is_model_wrapper(runner.model) else runner.model

@@ -1,19 +1,29 @@
-"""How good one path of a trained supernet is: its child, with the weights
-it inherits, after its BatchNorm statistics are re-estimated on a few
-training batches, scored on held-out images. The arch hook, ``select_arch``
-and the analysis tools all score paths this way."""
+"""How good one path of a trained supernet is, the same way for every
+search: a network of its own running the path with the weights it inherits
+(the search's :meth:`~cream_det.search.PathSearch.path_network`), its
+BatchNorm statistics re-estimated on a few training batches (the
+supernet's statistics are shared by all paths through a block, so they fit
+no single path), then the search's metric on held-out images: top-1 for a
+classifier, ``coco/bbox_mAP`` for a detector, or any mmengine metric and
+key a config names. The arch hook, ``select_arch``, the budgets, the
+pictures and the audits all score paths with a :class:`PathScorer`."""
 from __future__ import annotations
 
 import copy
 import random
 from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from typing import Optional
 
 import numpy as np
 import torch
+from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..arch import OpPath
+from ..errors import ConfigError
 
 
 def calibration_loader(train_dataloader: dict):
@@ -51,38 +61,85 @@ def seeded(seed: int):
         yield
 
 
-def recalibrated_accuracy(child: torch.nn.Module, calib_loader, eval_loader, preprocess,
-                          calib_batches: int) -> float:
-    """Top-1 (%) of a child after re-estimating its BatchNorm statistics on
-    a few training batches (the supernet's statistics are shared by all paths
-    through a block, so they fit no single path)."""
-    for m in child.modules():
-        if isinstance(m, _BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # a plain average over the calibration batches
-    child.train()
+def recalibrated_metrics(net, calib_loader, eval_loader, evaluator: Evaluator,
+                         calib_batches: int) -> dict:
+    """``evaluator``'s results (keys as mmengine reports them, e.g.
+    ``accuracy/top1``, ``coco/bbox_mAP``) of ``net`` after re-estimating
+    every BatchNorm statistic on ``calib_batches`` training batches. ``net``
+    is changed. The metric is computed on this process alone (not gathered
+    over ranks), so that one rank can score while the others wait."""
+    norms = [m for m in net.modules() if isinstance(m, _BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over the calibration batches
+    net.train()
+    for m in norms:  # norm_eval and frozen stages included: all were reset
+        m.train()
+    preprocess = net.data_preprocessor
     seen = 0
     with torch.no_grad(), seeded(0):
-        for batch in calib_loader:
-            if seen == calib_batches:
-                break
-            child(preprocess(batch, False)['inputs'])
+        for batch in islice(calib_loader, calib_batches):
+            net(preprocess(batch, False)['inputs'], mode='tensor')
             seen += 1
         if seen == 0:
             raise RuntimeError('BatchNorm recalibration saw no batch: the loader is empty')
-        child.eval()
-        correct = total = 0
+        net.eval()
         for batch in eval_loader:
             data = preprocess(batch, False)
-            labels = torch.as_tensor(data['data_samples'], device=data['inputs'].device)
-            correct += int((child(data['inputs']).argmax(1) == labels).sum())
-            total += len(labels)
-    return 100. * correct / max(total, 1)
+            evaluator.process(net(**data, mode='predict'), batch)
+    results = {}
+    for m in evaluator.metrics:
+        results.update({f'{m.prefix}/{k}' if m.prefix else k: float(v)
+                        for k, v in m.compute_metrics(m.results).items()})
+        m.results.clear()
+    return results
 
 
-def path_accuracy(model, path: OpPath, calib_loader, eval_loader, calib_batches: int) -> float:
-    """:func:`recalibrated_accuracy` of one path of a search model's supernet."""
-    supernet = model.supernet
-    child = supernet.export_child(path).to(next(supernet.parameters()).device)
-    return recalibrated_accuracy(child, calib_loader, eval_loader, model.data_preprocessor,
-                                 calib_batches)
+@dataclass
+class PathScorer:
+    """What a search's paths are scored on and by: the calibration and
+    held-out loaders, the number of calibration batches, the evaluator of
+    the metric and the key of its results that is the score (higher is
+    better). Built in the config's registry scope (mmdet's metrics are
+    found there), it scores paths in any scope."""
+    calib_loader: object
+    eval_loader: object
+    calib_batches: int
+    evaluator: Evaluator
+    score_key: str
+
+    @classmethod
+    def build(cls, model, train_dataloader: dict, held_out: dict,
+              calib_batches: Optional[int] = None, metric: Optional[dict] = None,
+              score_key: Optional[str] = None) -> 'PathScorer':
+        """The scorer of a search ``model`` on ``held_out`` (a loader
+        config), each setting not given taken from the search's
+        ``selection_defaults``."""
+        defaults = model.selection_defaults
+        calib_batches = calib_batches or defaults['calib_batches']
+        if calib_batches < 1:
+            raise ConfigError(f'calib_batches={calib_batches}: expected 1 or more')
+        eval_loader = Runner.build_dataloader(model.held_out_loader(held_out))
+        evaluator = Evaluator(copy.deepcopy(metric or defaults['metric']))
+        if getattr(eval_loader.dataset, 'metainfo', None) is not None:
+            evaluator.dataset_meta = eval_loader.dataset.metainfo
+        return cls(calibration_loader(train_dataloader), eval_loader, calib_batches, evaluator,
+                   score_key or defaults['score_key'])
+
+    def metrics(self, model, path: OpPath) -> dict:
+        """Every result of the metric for one path of ``model``'s supernet."""
+        return recalibrated_metrics(model.path_network(path), self.calib_loader,
+                                    self.eval_loader, self.evaluator, self.calib_batches)
+
+    def score(self, metrics: dict) -> float:
+        """The score among a path's results. A detector that keeps no box
+        leaves COCO's evaluation without a result: it scores 0."""
+        if not metrics:
+            return 0.
+        if self.score_key not in metrics:
+            raise ConfigError(f'score_key={self.score_key!r}: the metric reports '
+                              f'{sorted(metrics)}')
+        return float(metrics[self.score_key])
+
+    def __call__(self, model, path: OpPath) -> float:
+        return self.score(self.metrics(model, path))

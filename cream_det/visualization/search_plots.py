@@ -2,10 +2,12 @@
 
 ``board.png``: where the board and the chosen arch sit in a cloud of paths
 sampled as the search samples them (within its constraint), by FLOPs
-against training prec@1 (what the board ranks by) and against held-out
-top-1 (what the paths are worth); a board that teaches sits above the cloud
-on the right as well as on the left. ``training.png``: the board's best and
-worst prec@1, the losses and the matching weight over the iterations, from
+against the board's score on a training batch (what the board ranks by:
+prec@1 for a classification search, minus the loss for a detection-aware
+one) and against the search's held-out score (what the paths are worth:
+top-1, bbox mAP); a board that teaches sits above the cloud on the right
+as well as on the left. ``training.png``: the board's best and worst
+score, the losses and the matching weight over the iterations, from
 mmengine's ``vis_data/scalars.json``.
 
     python tools/analysis_tools/plot_board.py WORK_DIR [--num-paths 30]
@@ -21,11 +23,12 @@ from typing import Optional
 
 import torch
 from mmengine.config import Config
+from mmengine.registry import MODELS
 
 from ..errors import ConfigError, MissingFileError
-from ..models.batch_norm import bn_stats_frozen
-from ..selection.scoring import path_accuracy, random_state_kept, seeded
+from ..search import PathSearch
 from ..selection.choice import searched_model
+from ..selection.scoring import random_state_kept, seeded
 
 DPI = 100
 BOARD_FIGSIZE = (12., 4.8)     # inches: two panels side by side
@@ -95,63 +98,45 @@ def search_files(work_dir: str, config: Optional[str] = None,
         raise MissingFileError(f'checkpoint file {checkpoint} does not exist')
     scalars = [s for s in (osp.join(run, 'vis_data', 'scalars.json') for run in _runs(work_dir))
                if osp.isfile(s)]
-    return dict(board=board['entries'], arch=arch, config=config, checkpoint=checkpoint,
-                scalars=scalars)
+    return dict(board=board['entries'], board_score=board.get('board_score'),
+                score_key=board.get('score_key'), arch=arch, config=config,
+                checkpoint=checkpoint, scalars=scalars)
 
 
 # -- the numbers ---------------------------------------------------------------
-def batch_prec1(model, path, inputs: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 (%) of a path on one training batch, measured as the board
-    measures its entries: the supernet in train mode, so BatchNorm uses the
-    batch's statistics, whose running statistics stay where they are."""
-    training = model.training
-    model.train()
-    try:
-        with torch.no_grad(), bn_stats_frozen(model._batch_norms):
-            logits = model.supernet(inputs, path)
-    finally:
-        model.train(training)
-    return float((logits.argmax(1) == labels).float().mean() * 100)
-
-
-def board_cloud(model, calib_loader, eval_loader, num_paths: int = 30,
-                calib_batches: int = 10, seed: int = 0,
+def board_cloud(model, scorer, num_paths: int = 30, seed: int = 0,
                 board_entries: Optional[list] = None) -> dict:
     """The numbers behind ``board.png``: ``cloud``, ``num_paths`` paths drawn
     from ``seed`` as the search draws them (``model.draw_path``: within its
-    constraint), each with ``flops``, ``train_prec1`` (on one fixed, seeded
-    training batch, :func:`batch_prec1`) and ``held_out_top1`` (BatchNorm
-    recalibrated, :func:`~.evaluation.path_accuracy`); and ``board``, the
-    board's entries (``board_entries``, else the model's board) with their
-    recorded ``prec1`` and a ``held_out_top1``, scored here where missing
-    (``board.json`` holds the arch choice's scores, recalibrated on its own
+    constraint), each with ``flops``, ``batch_score`` (the board's score on
+    one fixed, seeded training batch, ``model.batch_score``) and ``held_out``
+    (``scorer``'s score, BatchNorm recalibrated); and ``board``, the board's
+    entries (``board_entries``, else the model's board) with their recorded
+    ``score`` and a ``held_out``, scored here where missing (``board.json``
+    holds the arch choice's scores, recalibrated on its own
     ``calib_batches``). The caller's random state is kept."""
     if board_entries is None:
         board_entries = model.board.entries()
     with random_state_kept():
         with seeded(seed):  # the same images, augmented alike, at every call
-            data = model.data_preprocessor(next(iter(calib_loader)), True)
-        inputs = data['inputs']
-        labels = torch.as_tensor(data['data_samples'], device=inputs.device)
+            data = model.data_preprocessor(next(iter(scorer.calib_loader)), True)
         generator = torch.Generator().manual_seed(seed)
         cloud = []
         for _ in range(num_paths):
             path = model.draw_path(generator)
             cloud.append(dict(
                 path=path, arch=str(model.supernet.arch_of(path)),
-                flops=int(model.cost.flops(path)),
-                train_prec1=batch_prec1(model, path, inputs, labels),
-                held_out_top1=path_accuracy(model, path, calib_loader, eval_loader,
-                                            calib_batches)))
+                flops=int(model.cost.flops(path)), batch_score=model.batch_score(data, path),
+                held_out=scorer(model, path)))
         board = []
         for entry in board_entries:
             entry = dict(entry)
-            if entry.get('held_out_top1') is None:
-                entry['held_out_top1'] = path_accuracy(model, entry['path'], calib_loader,
-                                                       eval_loader, calib_batches)
+            if entry.get('held_out') is None:
+                entry['held_out'] = scorer(model, entry['path'])
             board.append(entry)
-    return dict(cloud=cloud, board=board, seed=seed, calib_batches=calib_batches,
-                train_batch_size=len(labels))
+    return dict(cloud=cloud, board=board, seed=seed, calib_batches=scorer.calib_batches,
+                train_batch_size=len(data['inputs']), board_score=model.board_score,
+                score_key=scorer.score_key)
 
 
 def budget_of(model) -> Optional[tuple]:
@@ -165,15 +150,15 @@ def budget_of(model) -> Optional[tuple]:
 
 
 def chosen_point(arch: dict, board: list) -> Optional[dict]:
-    """The chosen arch as a point of the board: its FLOPs, board prec@1 and
-    held-out top-1 (its entry's), from ``arch.json``'s meta keys."""
+    """The chosen arch as a point of the board: its FLOPs, board score and
+    held-out score (its entry's), from ``arch.json``'s meta keys."""
     i = arch.get('board_entry')
     if not isinstance(i, int) or not 0 <= i < len(board):
         return None
     entry = board[i]
     return dict(flops=arch.get('flops', entry['flops']),
-                prec1=arch.get('board_prec1', entry['prec1']),
-                held_out_top1=entry.get('held_out_top1'), arch=entry['arch'],
+                score=arch.get('board_score', entry['score']),
+                held_out=entry.get('held_out'), arch=entry['arch'],
                 rule=arch.get('rule', 'official'))
 
 
@@ -194,16 +179,17 @@ def _count(n, one: str, many: str) -> str:
 
 def plot_board(data: dict, out: str, chosen: Optional[dict] = None, budget=None,
                title: str = '') -> str:
-    """``board.png``: MFLOPs against training prec@1 (left) and held-out
-    top-1 (right) for the cloud (grey), the board (blue, its training prec@1
-    as recorded when each entry came in) and the chosen arch (star), with
-    the FLOPs range the search kept to (``budget``: ((lo, hi), name))."""
+    """``board.png``: MFLOPs against the board's score on a training batch
+    (left) and the held-out score (right) for the cloud (grey), the board
+    (blue, its score as recorded when each entry came in) and the chosen
+    arch (star), with the FLOPs range the search kept to (``budget``:
+    ((lo, hi), name))."""
     fig, axes = _figure(BOARD_FIGSIZE, 1, 2)
     cloud, board = data['cloud'], data['board']
-    panels = (('train_prec1', 'prec1', 'prec1',
-               f'training prec@1 (%), one batch of {data.get("train_batch_size", "?")}'),
-              ('held_out_top1', 'held_out_top1', 'held_out_top1',
-               'held-out top-1 (%), BN recalibrated on '
+    panels = (('batch_score', 'score', 'score',
+               f'{data["board_score"]}, one batch of {data.get("train_batch_size", "?")}'),
+              ('held_out', 'held_out', 'held_out',
+               f'held-out {data["score_key"]}, BN recalibrated on '
                + _count(data.get('calib_batches'), 'training batch', 'training batches')))
     for ax, (cloud_key, board_key, chosen_key, ylabel) in zip(axes[0], panels):
         if budget is not None:
@@ -222,7 +208,7 @@ def plot_board(data: dict, out: str, chosen: Optional[dict] = None, budget=None,
             ax.scatter([e['flops'] / 1e6 for e in scored], [e[board_key] for e in scored],
                        s=36, color='tab:blue', edgecolor='k', lw=0.5, zorder=3,
                        label=f'board ({len(scored)} entries'
-                       + (', prec@1 as recorded on entry)' if board_key == 'prec1' else ')'))
+                       + (', as recorded on entry)' if board_key == 'score' else ')'))
         if chosen is not None and chosen.get(chosen_key) is not None:
             ax.scatter([chosen['flops'] / 1e6], [chosen[chosen_key]], marker='*', s=260,
                        color='gold', edgecolor='k', lw=0.8, zorder=4,
@@ -240,18 +226,18 @@ def plot_board(data: dict, out: str, chosen: Optional[dict] = None, budget=None,
 
 
 def plot_budgets(result: dict, out: str) -> str:
-    """``pareto.png`` of :func:`~.budgets.select_for_budgets`: estimated
-    (held-out) top-1 against predicted latency (FLOPs without a table) of
-    every candidate scored (grey), their Pareto front, each budget (dashed)
-    and the path chosen for it (star)."""
+    """``pareto.png`` of :func:`~.budgets.select_for_budgets`: the held-out
+    estimate against predicted latency (FLOPs without a table) of every
+    path scored (grey), their Pareto front, each budget (dashed) and the
+    path chosen for it (star)."""
     fig, axes = _figure(PARETO_FIGSIZE)
     ax = axes[0][0]
-    by_latency = all('latency_ms' in c for c in result['candidates'])
+    by_latency = all('latency_ms' in c for c in result['scored'])
     x_of = (lambda c: c['latency_ms']) if by_latency else (lambda c: c['flops'] / 1e6)
     unit = 'ms' if by_latency else 'MFLOPs'
-    points = sorted((x_of(c), c['held_out_top1']) for c in result['candidates'])
+    points = sorted((x_of(c), c['held_out']) for c in result['scored'])
     ax.scatter(*zip(*points), s=18, color='0.6', alpha=0.8,
-               label=f'{len(points)} candidates scored')
+               label=f'{len(points)} paths scored')
     front, best = [], float('-inf')
     for x, top1 in points:  # sorted by cost: a point is on the front if it beats all cheaper
         if top1 > best:
@@ -263,16 +249,16 @@ def plot_budgets(result: dict, out: str) -> str:
         if result['measure'] == 'latency_ms' or not by_latency:
             ax.axvline(chosen['budget'], color=color, ls='--', lw=1)
         # earlier budgets' stars drawn larger: budgets that chose the same path both show
-        ax.scatter([x_of(chosen)], [chosen['held_out_top1']], marker='*',
+        ax.scatter([x_of(chosen)], [chosen['held_out']], marker='*',
                    s=420 - 100 * min(i, 3), color=color,
                    edgecolor='k', lw=0.8, zorder=4,
                    label=f'budget {chosen["budget"]:g} '
                    f'{"ms" if result["measure"] == "latency_ms" else "MFLOPs"}: '
                    f'{chosen["arch"]}')
-    device = next((c['latency_device'] for c in result['candidates'] if 'latency_device' in c),
+    device = next((c['latency_device'] for c in result['scored'] if 'latency_device' in c),
                   None)
     ax.set(xlabel=f'predicted latency ({unit}) on {device}' if by_latency else 'MFLOPs',
-           ylabel='estimated top-1 (%): held-out, inherited weights, BN recalibrated',
+           ylabel=f'held-out {result["score_key"]}: inherited weights, BN recalibrated',
            title='one supernet, many budgets')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc='lower right')
@@ -302,7 +288,7 @@ def read_scalars(scalars_files) -> list[dict]:
 
 
 def plot_training(scalars_file, out: str, title: str = '') -> str:
-    """``training.png``: the board's best and worst prec@1 (with the sampled
+    """``training.png``: the board's best and worst score (with the sampled
     path's), the loss and the KD loss, and the matching weight, over the
     iterations; a dotted line where the board first held a path. Keys only
     logged after the board's warm-up start there."""
@@ -316,8 +302,8 @@ def plot_training(scalars_file, out: str, title: str = '') -> str:
 
     fig, axes = _figure(TRAINING_FIGSIZE, 3, 1, sharex=True)
     panels = [
-        ([('prec1', 'sampled path', '0.6'), ('board_best', 'board best', 'tab:green'),
-          ('board_worst', 'board worst', 'tab:red')], 'prec@1 (%)'),
+        ([('score', 'sampled path', '0.6'), ('board_best', 'board best', 'tab:green'),
+          ('board_worst', 'board worst', 'tab:red')], 'board score'),
         ([('loss', 'loss', 'tab:blue'), ('kd_loss', 'KD loss', 'tab:orange')], 'loss'),
         ([('match_weight', 'matching weight', 'tab:purple')], 'matching weight')]
     board_opens = series('board_best')[0][:1]
@@ -326,11 +312,11 @@ def plot_training(scalars_file, out: str, title: str = '') -> str:
         for key, label, color in lines:
             x, y = series(key)
             if x:
-                ax.plot(x, y, color=color, lw=1.2 if key != 'prec1' else 0.8,
+                ax.plot(x, y, color=color, lw=1.2 if key != 'score' else 0.8,
                         marker='.' if len(x) < 50 else None, label=label)
                 drawn = True
         best, worst = series('board_best'), series('board_worst')
-        if ylabel.startswith('prec') and best[0] and best[0] == worst[0]:
+        if ylabel == 'board score' and best[0] and best[0] == worst[0]:
             ax.fill_between(best[0], worst[1], best[1], color='tab:green', alpha=0.1)
         for x in board_opens:
             ax.axvline(x, color='k', ls=':', lw=1)
@@ -355,15 +341,17 @@ def plot_training(scalars_file, out: str, title: str = '') -> str:
 # -- one call per picture ------------------------------------------------------
 def _board_png(files: dict, out: str, num_paths: int, calib_batches: int, seed: int):
     cfg = Config.fromfile(files['config'])
-    if cfg.get('model', {}).get('type') != 'CreamSearch':
+    model_type = cfg.get('model', {}).get('type')
+    if not isinstance(model_type, str) or not issubclass(MODELS.get(model_type) or object,
+                                                         PathSearch):
         raise ConfigError(f'{files["config"]}: expected a search config (model type '
-                          f'CreamSearch), not {cfg.get("model", {}).get("type")!r}')
+                          f'CreamSearch or CreamDetSearch), not {model_type!r}')
     with random_state_kept():  # initial weights and loaders draw from it
-        model, loaders = searched_model(cfg, files['checkpoint'])
-        if loaders[1] is None:
+        model, scorer = searched_model(cfg, files['checkpoint'], calib_batches)
+        if scorer is None:
             raise ConfigError('the search config has no held-out loader (CreamArchHook.'
                               'held_out or held_out_dataloader): the held-out panel needs one')
-        data = board_cloud(model, *loaders, num_paths, calib_batches, seed, files['board'])
+        data = board_cloud(model, scorer, num_paths, seed, files['board'])
     chosen = chosen_point(files['arch'], data['board'])
     constraint = files['arch'].get('constraint')
     plot_board(data, out, chosen, budget_of(model),

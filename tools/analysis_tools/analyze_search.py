@@ -1,17 +1,13 @@
-"""Does the search teach? Held-out accuracy of paths from the final board
+"""Does the search teach? The held-out score of paths from the final board
 against paths sampled uniformly, all with weights inherited from the
-supernet and BatchNorm recalibrated on a few training batches.
+supernet and BatchNorm recalibrated on a few training batches, scored by
+the search's metric (top-1, or bbox mAP for a detection-aware search).
 
     python tools/analysis_tools/analyze_search.py CONFIG WORK_DIR/iter_1000.pth [--paths 5]
 """
-from mmengine.registry import MODELS
-from mmengine.runner import Runner
-
 import cream_det  # noqa: F401
-from cream_det.checkpoint import load_weights
 from cream_det.cli import load_config, parser_for, user_errors
-from cream_det.experiments.learning_curves import board_versus_uniform
-from cream_det.selection import calibration_loader
+from cream_det.experiments.learning_curves import analyze_search
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)
@@ -21,14 +17,10 @@ if __name__ == '__main__':
     parser.add_argument('--calib-batches', type=int, default=10)
     args = parser.parse_args()
     with user_errors():
-        cfg = load_config(args.config)
-        model = MODELS.build(cfg.model)
-        load_weights(model, args.checkpoint, ema=False)
-        result = board_versus_uniform(model, calibration_loader(cfg.train_dataloader),
-                                      Runner.build_dataloader(cfg.held_out_dataloader),
-                                      args.paths, args.calib_batches)
+        result = analyze_search(load_config(args.config), args.checkpoint, args.paths,
+                                args.calib_batches)
     for kind in ('board', 'uniform'):
         r = result[kind]
-        print(f'{kind:>8} paths: held-out top-1 {r["mean"]:.2f} % (min {r["min"]:.2f}, '
-              f'max {r["max"]:.2f}, n={len(r["top1"])})')
-    print(f'board - uniform: {result["gap"]:+.2f} points')
+        print(f'{kind:>8} paths: held-out {result["score_key"]} {r["mean"]:.4g} (min '
+              f'{r["min"]:.4g}, max {r["max"]:.4g}, n={len(r["scores"])})')
+    print(f'board - uniform: {result["gap"]:+.4g}')

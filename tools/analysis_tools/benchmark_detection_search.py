@@ -19,7 +19,8 @@ nothing).
 """
 from cream_det.cli import parser_for, user_errors
 from cream_det.errors import ConfigError
-from cream_det.experiments.detection_search_quality import benchmark, summary_table
+from cream_det.experiments.detection_search_quality import (benchmark_detection_search,
+                                                            detection_search_table)
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)
@@ -38,7 +39,7 @@ if __name__ == '__main__':
     with user_errors():
         if args.random + args.board < 2:
             raise ConfigError('--random and --board: at least 2 archs besides B for a tau')
-        result = benchmark(args.work_dir, args.cls_work_dir, seeds=tuple(args.seeds),
-                           num_random=args.random, num_board=args.board, quick=args.quick,
-                           all_seeds=args.all_seeds)
-    print(summary_table(result))
+        result = benchmark_detection_search(
+            args.work_dir, args.cls_work_dir, seeds=tuple(args.seeds), num_random=args.random,
+            num_board=args.board, quick=args.quick, all_seeds=args.all_seeds)
+    print(detection_search_table(result))

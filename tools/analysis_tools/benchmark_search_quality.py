@@ -13,7 +13,7 @@ import json
 
 import cream_det  # noqa: F401
 from cream_det.cli import load_config, parser_for, user_errors
-from cream_det.experiments.search_quality import benchmark, summary_table
+from cream_det.experiments.search_quality import benchmark_search_quality, search_quality_table
 
 CONFIG = 'configs/cream/cream-search_fashion-mnist.py'
 
@@ -33,8 +33,8 @@ if __name__ == '__main__':
         args.iters, args.num_archs, args.truth_iters, args.random_archs = 60, 4, 20, 2
         args.work_dir += '_quick'
     with user_errors():
-        result = benchmark(load_config(args.config), args.work_dir, args.seeds, args.iters,
+        result = benchmark_search_quality(load_config(args.config), args.work_dir, args.seeds, args.iters,
                            args.num_archs, args.truth_iters, args.random_archs)
     print(json.dumps({k: v for k, v in result.items() if k not in ('supernets', 'truth')}))
-    print(summary_table(result))
+    print(search_quality_table(result))
     print(f'-> {args.work_dir}/search_quality.json')

@@ -14,7 +14,8 @@ import os
 
 from cream_det.archs import published_archs
 from cream_det.cli import parser_for, user_errors
-from cream_det.cost import archs_cost_text, config_cost_text
+from cream_det.cost import archs_cost_text
+from cream_det.detection.cost import config_cost_text
 
 if __name__ == '__main__':
     parser = parser_for(__doc__)

@@ -4,7 +4,7 @@ config, with the held-out top-1 of fixed probe paths (BatchNorm
 recalibrated) every INTERVAL iterations, plotted as a PNG.
 
     python tools/analysis_tools/learning_curves.py configs/cream/cream-search_fashion-mnist.py \\
-        --work-dir work_dirs/curves --iters 1000 --interval 100 --out docs/learning_curves.png
+        --work-dir work_dirs/curves --iters 1000 --interval 100 --out work_dirs/curves/learning_curves.png
 
 WORK_DIR gets one run per mode and curves.json with every figure.
 """
@@ -33,4 +33,4 @@ if __name__ == '__main__':
     for mode, probes in curves.items():
         last = probes['curve'][-1]
         print(f'{mode:>6} at {last["iter"]}: ' + ', '.join(
-            f'{path} {top1:.2f} %' for path, top1 in zip(probes['paths'], last['top1'])))
+            f'{path} {score:.4g}' for path, score in zip(probes['paths'], last['scores'])))

@@ -1,8 +1,9 @@
 """The ranking audit: does the supernet rank archs as training them alone
 would? For N archs stratified by FLOPs (within the search's constraint), the
 board's entries and the search's choice: the supernet's estimate (inherited
-weights, BatchNorm recalibrated, held-out top-1) against the ground truth
-(the arch trained alone with the search's data, optimiser and schedule for
+weights, BatchNorm recalibrated, the search's held-out score: top-1, or
+bbox mAP for a detection-aware search) against the ground truth (the arch
+trained alone in the search's config, its path fixed, for
 --truth-iters iterations, scored the same way). Ground truth is cached per
 arch and recipe, so a second supernet is audited without retraining.
 

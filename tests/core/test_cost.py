@@ -1,14 +1,10 @@
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from cream_det import CreamSuperNet
 from cream_det.cost import CostTable, count_params, network_cost
 
-TOOLS = Path(__file__).resolve().parents[1] / 'tools'
+GET_FLOPS = 'tools/analysis_tools/get_flops.py'
 
 
 @pytest.fixture(scope='module')
@@ -41,30 +37,26 @@ def test_counter_is_macs_of_a_plain_conv():
     assert count_flops(conv, torch.zeros(1, 8, 10, 10)) == 8 * 16 * 9 * 100
 
 
-def _run_tool(*args):
-    return subprocess.run([sys.executable, str(TOOLS / 'analysis_tools' / 'get_flops.py'), *args],
-                          capture_output=True, text=True)
-
-
 @pytest.mark.slow
-def test_get_flops_tool_on_name_file_and_config(tmp_path):
-    out = _run_tool('cream-14')
+def test_get_flops_tool_on_name_file_and_config(tmp_path, run_tool):
+    out = run_tool(GET_FLOPS, 'cream-14')
     assert out.returncode == 0, out.stderr
     assert 'cream-14' in out.stdout and '2.673' in out.stdout
     arch_file = tmp_path / 'arch.json'
     arch_file.write_text('{"space": "cream", "resolution": 64, "stages": '
                          '[["k3e4"], ["k5e6", "k5e6"], ["k5e6", "k5e6"], ["k3e6"], ["k5e6"]]}')
-    by_file = _run_tool(str(arch_file))
+    by_file = run_tool(GET_FLOPS, str(arch_file))
     assert by_file.returncode == 0, by_file.stderr
     assert by_file.stdout.splitlines()[1].split()[1:] == out.stdout.splitlines()[1].split()[1:]
     config = tmp_path / 'cfg.py'
     config.write_text(f"model = dict(type='CreamNet', arch={str(arch_file)!r})\n")
-    by_config = _run_tool(str(config))
+    by_config = run_tool(GET_FLOPS, str(config))
     assert by_config.returncode == 0, by_config.stderr
     assert by_config.stdout.splitlines()[1].split()[1:] == out.stdout.splitlines()[1].split()[1:]
 
 
-def test_get_flops_tool_unknown_name():
-    out = _run_tool('cream-1')
+@pytest.mark.slow
+def test_get_flops_tool_unknown_name(run_tool):
+    out = run_tool(GET_FLOPS, 'cream-1', check=False)
     assert out.returncode != 0
     assert 'unknown arch' in out.stderr and 'Traceback' not in out.stderr

@@ -59,11 +59,13 @@ def test_the_audit_trains_ground_truth_once_and_reuses_it(searched, tmp_path):
 def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
     from search_utils import tiny_search_cfg
 
-    from cream_det.experiments.search_quality import benchmark, summary_table
+    from cream_det.experiments.search_quality import (benchmark_search_quality,
+                                                      search_quality_table)
     cfg = tiny_search_cfg(tmp_path / 'base')
     logged = []
-    result = benchmark(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3, truth_iters=2,
-                       random_archs=1, calib_batches=1, logger=logged.append)
+    result = benchmark_search_quality(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3,
+                                      truth_iters=2, random_archs=1, calib_batches=1,
+                                      logger=logged.append)
     assert set(result['supernets']) == {'cream_seed0', 'spos_seed0', 'cream_top1_seed0'}
     for r in result['supernets'].values():
         assert -1 <= r['kendall_tau']['value'] <= 1
@@ -72,10 +74,11 @@ def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
         assert r['chosen_truth'] == result['truth'][r['chosen']]
     spos_log = open(next((tmp_path / 'spos_seed0').glob('*/*.log'))).read()
     assert 'kd_loss' not in spos_log and 'board_size' in spos_log
-    assert summary_table(result).count('\n') == 4  # header, rule, three supernets
+    assert search_quality_table(result).count('\n') == 4  # header, rule, three supernets
     # Run again: every search and every ground truth is found, nothing trains.
     logged.clear()
-    again = benchmark(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3, truth_iters=2,
-                      random_archs=1, calib_batches=1, logger=logged.append)
+    again = benchmark_search_quality(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3,
+                                     truth_iters=2, random_archs=1, calib_batches=1,
+                                     logger=logged.append)
     assert not any(line.startswith(('searching', 'ground truth')) for line in logged)
     assert again['truth'] == result['truth']

@@ -15,13 +15,8 @@ from cream_det.errors import ArchError, CheckpointError, ConfigError
 from cream_det.search import CreamSearch
 from search_utils import TINY_SPACE, tiny_search_cfg
 
-ROOT = osp.join(osp.dirname(__file__), '..')
+ROOT = osp.join(osp.dirname(__file__), '..', '..')
 FASHION = osp.join(ROOT, 'configs', 'cream', 'cream_fashion-mnist.py')
-
-
-def _tool(name, *args):
-    return subprocess.run([sys.executable, osp.join(ROOT, 'tools', name), *args],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 
 def test_validation_errors_are_one_family_and_the_builtins_readers_expect():
@@ -53,17 +48,20 @@ def test_unreadable_checkpoint_names_the_file(tmp_path, damage):
         read_checkpoint(str(path))
 
 
-def test_tools_say_one_line_for_an_unreadable_checkpoint_and_a_truncated_arch(tmp_path):
+@pytest.mark.slow
+def test_tools_say_one_line_for_an_unreadable_checkpoint_and_a_truncated_arch(tmp_path,
+                                                                              run_tool):
     checkpoint = tmp_path / 'cut.pth'
     torch.save(CreamNet('cream-14', num_classes=10).state_dict(), checkpoint)
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
-    result = _tool('test.py', FASHION, str(checkpoint), '--work-dir', str(tmp_path))
+    result = run_tool('tools/test.py', FASHION, str(checkpoint), '--work-dir', str(tmp_path),
+                      check=False)
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     assert f'error: {checkpoint} is not a readable checkpoint' in result.stderr
     arch = tmp_path / 'arch.json'
     arch.write_text('{"space": "cream",\n "stages": [["k3e4"]')
-    result = _tool('train.py', FASHION, '--work-dir', str(tmp_path), '--cfg-options',
-                   f'model.backbone.arch={arch}')
+    result = run_tool('tools/train.py', FASHION, '--work-dir', str(tmp_path), '--cfg-options',
+                      f'model.backbone.arch={arch}', check=False)
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     assert f'arch file {arch} is not valid JSON' in result.stderr
 
@@ -85,6 +83,7 @@ def test_held_out_loader_mistake_stops_the_search_before_its_first_iteration(tmp
     assert runner.iter == 0 and not list(tmp_path.glob('*.pth'))
 
 
+@pytest.mark.slow
 def test_importing_the_package_leaves_torch_load_alone():
     code = ('import torch, cream_det\n'
             'from mmengine.logging import HistoryBuffer\n'

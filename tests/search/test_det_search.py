@@ -11,47 +11,13 @@ from mmengine.config import Config, ConfigDict
 from mmengine.optim import OptimWrapper
 
 from cream_det.search import CreamDetSearch, CreamSearch, channel_wise_divergence
+from det_search_utils import (BACKBONE, CONSTRAINT, DEPTHS, FCOS, HELD_OUT, RETINANET,
+                              tiny_det_search_cfg)
 from search_utils import (TINY_SPACE, assert_resume_gives_the_straight_run,
                           assert_two_ranks_stay_identical)
 
-ROOT = osp.join(osp.dirname(__file__), '..')
-DEPTHS = [1, 2, 1, 1, 1]
-OUT = (2, 4, 6)  # 16, 24 and 32 channels at strides 8, 16 and 32
-CONSTRAINT = dict(flops=(0.25, 0.275))  # the tiny search's: about half the paths
-BACKBONE = dict(type='CreamSuperNet', space=TINY_SPACE, depths=DEPTHS, resolution=32,
-                num_classes=10, out_indices=OUT)
-PREPROCESSOR = dict(type='DetDataPreprocessor', mean=[0.] * 3, std=[255.] * 3,
-                    pad_size_divisor=32)
-NECK = dict(type='FPN', in_channels=[16, 24, 32], out_channels=16, start_level=0, num_outs=3)
-TEST_CFG = dict(nms_pre=100, min_bbox_size=0, score_thr=0.05,
-                nms=dict(type='nms', iou_threshold=0.5), max_per_img=10)
-RETINANET = dict(
-    type='RetinaNet', data_preprocessor=PREPROCESSOR, backbone=BACKBONE, neck=NECK,
-    bbox_head=dict(
-        type='RetinaHead', num_classes=3, in_channels=16, feat_channels=16, stacked_convs=1,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
-                              ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32]),
-        bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
-                        target_stds=[1.] * 4),
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-                      loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
-    train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
-                                 min_pos_iou=0, ignore_iof_thr=-1),
-                   sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1,
-                   debug=False),
-    test_cfg=TEST_CFG)
-FCOS = dict(
-    type='FCOS', data_preprocessor=PREPROCESSOR, backbone=BACKBONE, neck=NECK,
-    bbox_head=dict(
-        type='FCOSHead', num_classes=3, in_channels=16, feat_channels=16, stacked_convs=1,
-        strides=[8, 16, 32], regress_ranges=((-1, 16), (16, 32), (32, 1e8)),
-        norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
-                      loss_weight=1.0),
-        loss_bbox=dict(type='IoULoss', loss_weight=1.0),
-        loss_centerness=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0)),
-    test_cfg=TEST_CFG)
+ROOT = osp.join(osp.dirname(__file__), '..', '..')
+
 
 
 def _search(detector=RETINANET, **kw):
@@ -95,9 +61,9 @@ def test_the_board_fills_by_the_official_rule_on_the_detection_loss(detector):
     for name, buffer in replay.named_buffers():
         assert torch.equal(buffer, model.board.get_buffer(name)), name
     entries = model.board.entries()
-    assert [e['prec1'] for e in entries] == sorted((e['prec1'] for e in entries), reverse=True)
+    assert [e['score'] for e in entries] == sorted((e['score'] for e in entries), reverse=True)
     assert all(0.25 <= e['flops'] / 1e6 <= 0.275 for e in entries)
-    assert logs[-1]['board_best'] == -entries[0]['prec1']
+    assert logs[-1]['board_best'] == entries[0]['score']
     assert all(torch.isfinite(log['loss']) for log in logs)
 
 
@@ -106,8 +72,8 @@ def test_a_latency_constraint_bounds_the_paths_and_prices_the_board(tmp_path):
     search: every drawn path within it, and the board's entries and the
     chosen arch carry their latency on the table's device."""
     from cream_det.latency import LatencyTable
-    from cream_det.selection.det_choice import choose_det_arch
-    from test_latency import _fake_table, _middle, _tiny
+    from cream_det.selection import choose_arch
+    from latency_utils import _fake_table, _middle, _tiny
     supernet = _tiny()
     data = _fake_table(supernet)  # a fake clock: 1 us per parameter
     table, table_file = LatencyTable.from_dict(data), str(tmp_path / 'table.json')
@@ -116,7 +82,7 @@ def test_a_latency_constraint_bounds_the_paths_and_prices_the_board(tmp_path):
     model = _search(constraint=dict(latency_ms=(low, high), table=table_file))
     assert all(low <= table.latency_ms(model.sample_path(i)) <= high for i in range(30))
     _run(model, _wrapper(model), 5)
-    arch, entries = choose_det_arch(model, 'official')
+    arch, entries = choose_arch(model, 'official')
     assert len(entries) == 3
     for i, entry in enumerate(entries):
         assert entry['latency_ms'] == table.latency_ms(model.board.path(i))
@@ -250,7 +216,7 @@ def test_only_a_supernet_backbone_with_out_indices_and_top1():
     from cream_det.errors import ConfigError
     with pytest.raises(ConfigError, match='backbone is a CreamSuperNet with out_indices'):
         _search(dict(RETINANET, backbone=dict(BACKBONE, out_indices=None)))
-    with pytest.raises(ConfigError, match=r"pick_method='meta': expected one of \('top1',\)"):
+    with pytest.raises(ConfigError, match=r"pick_method='meta': expected 'top1'"):
         _search(pick_method='meta')
 
 
@@ -294,18 +260,9 @@ def test_the_tools_options_on_the_embedded_config(monkeypatch):
     assert cfg.model_wrapper_cfg.type == 'CreamSearchParallel' and cfg.sync_bn is None
 
 
-@pytest.fixture(scope='module')
-def detection_set(tmp_path_factory):
-    """The generated Fashion-MNIST-on-photos set, small: the first 16
-    training images train, the next 4 are held out."""
-    from cream_det.datasets import make_detection_set
-    root = str(tmp_path_factory.mktemp('fashion-det'))
-    make_detection_set(root, seed=0, num_train=TRAIN_IMAGES + 4, num_val=2)
-    return root
+# detection_set (conftest.py): the generated Fashion-MNIST-on-photos set,
+# small: the first 16 training images train, the next 4 are held out.
 
-
-TRAIN_IMAGES = 16
-HELD_OUT = list(range(TRAIN_IMAGES, TRAIN_IMAGES + 4))
 
 
 def _fashion_det_loaders(root, num_images=4, size=64):
@@ -338,9 +295,10 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
 
     from mmengine.registry import DefaultScope
 
+    from mmengine.evaluator import Evaluator
+
     from cream_det import resolve_arch
-    from cream_det.selection.det_choice import choose_det_arch, recalibrated_map
-    from cream_det.selection.choice import write_choice
+    from cream_det.selection import PathScorer, choose_arch, recalibrated_metrics, write_choice
     calib, held_out = _fashion_det_loaders(detection_set)
     detector = copy.deepcopy(RETINANET)
     detector['bbox_head'] = dict(detector['bbox_head'], num_classes=10)
@@ -349,61 +307,37 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
     model.eval()
     before = _bn_buffers(model)
     with DefaultScope.overwrite_default_scope('mmdet'):  # the runner's, in a search
-        arch, entries = choose_det_arch(model, 'held_out', calib, held_out, calib_batches=1)
+        evaluator = Evaluator(dict(type='CocoMetric', metric='bbox'))
+        evaluator.dataset_meta = held_out.dataset.metainfo
+        scorer = PathScorer(calib, held_out, 1, evaluator, 'coco/bbox_mAP')
+        arch, entries = choose_arch(model, 'held_out', scorer)
     for key, value in _bn_buffers(model).items():  # scored on a copy
         assert torch.equal(value, before[key]), key
     assert len(entries) == len(model.board) >= 2
-    assert all({'det_loss', 'bbox_mAP', 'bbox_mAP_50', 'flops', 'arch'} <= set(e)
+    assert all({'score', 'held_out', 'flops', 'arch'} <= set(e) for e in entries)
+    assert all({'coco/bbox_mAP', 'coco/bbox_mAP_50'} <= set(e['held_out_metrics'])
                for e in entries)
-    assert [e['det_loss'] for e in entries] == sorted(e['det_loss'] for e in entries)
-    best = max(range(len(entries)), key=lambda i: entries[i]['bbox_mAP'])
+    # the board's score: minus the detection loss, the lowest loss first
+    assert [-e['score'] for e in entries] == sorted(-e['score'] for e in entries)
+    best = max(range(len(entries)), key=lambda i: entries[i]['held_out'])
     assert arch.meta['board_entry'] == best and str(arch) == entries[best]['arch']
     assert arch.meta['official_choice'] == entries[0]['arch']
     assert arch.meta['constraint'] == '0.25-0.275 MFLOPs'
-    write_choice(str(tmp_path), arch, entries)
+    write_choice(str(tmp_path), arch, entries, model)
     assert str(resolve_arch(str(tmp_path / 'arch.json'))) == str(arch)
     assert json.load(open(tmp_path / 'board.json'))['entries'] == entries
 
     # Recalibration: every BN statistic re-estimated from the calibration
     # batches, the same whenever it is computed.
-    copy_ = copy.deepcopy(model.detector)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        first = recalibrated_map(copy_, model.board.path(0), calib, held_out,
-                                 model.data_preprocessor, 2)
-        again = recalibrated_map(copy.deepcopy(model.detector), model.board.path(0), calib,
-                                 held_out, model.data_preprocessor, 2)
+    copy_ = model.path_network(model.board.path(0))
+    first = recalibrated_metrics(copy_, calib, held_out, evaluator, 2)
+    again = recalibrated_metrics(model.path_network(model.board.path(0)), calib, held_out,
+                                 evaluator, 2)
     path_bns = [bn for module in copy_.backbone.path_modules(model.board.path(0))
                 for bn in module.modules() if hasattr(bn, 'num_batches_tracked')]
     assert path_bns and all(int(m.num_batches_tracked) == 2 for m in path_bns)
-    assert first == again and 'bbox_mAP' in first
+    assert first == again and 'coco/bbox_mAP' in first
 
-
-def tiny_det_search_cfg(work_dir, data_root, max_iters=6, checkpoint_interval=None):
-    """A runner config of the tiny RetinaNet search on 64x64 images of the
-    generated set in ``data_root``, for the end-to-end runs."""
-    from cream_det.datasets import FASHION_DETECTION_METAINFO
-    detector = copy.deepcopy(RETINANET)
-    detector['bbox_head'] = dict(detector['bbox_head'], num_classes=10)
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
-                dict(type='Resize', scale=(64, 64)), dict(type='PackDetInputs')]
-    return Config(dict(
-        default_scope='mmdet', work_dir=str(work_dir), randomness=dict(seed=0),
-        model=dict(type='CreamDetSearch', detector=detector, sampling='even', pool_size=3,
-                   warmup_iters=2, constraint=CONSTRAINT),
-        model_wrapper_cfg=dict(type='CreamSearchParallel'),
-        train_dataloader=dict(
-            batch_size=2, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),
-            dataset=dict(type='CocoDataset', data_root=data_root,
-                         metainfo=FASHION_DETECTION_METAINFO,
-                         ann_file='annotations/instances_train.json',
-                         data_prefix=dict(img='train/'), indices=list(range(TRAIN_IMAGES)),
-                         pipeline=pipeline)),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
-        optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                                           interval=checkpoint_interval or max_iters),
-                           logger=dict(type='LoggerHook', interval=1)),
-        log_processor=dict(by_epoch=False)))
 
 
 def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detection_set):
@@ -417,13 +351,13 @@ def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detectio
     held_out.update(sampler=dict(type='DefaultSampler', shuffle=False))
     held_out.dataset.update(indices=HELD_OUT, test_mode=True)
     # PackDetInputs as mmdet's configs have it: the hook adds the ground truth.
-    cfg.custom_hooks = [dict(type='CreamDetArchHook', held_out=held_out, calib_batches=1)]
+    cfg.custom_hooks = [dict(type='CreamArchHook', held_out=held_out, calib_batches=1)]
     Runner.from_cfg(cfg).train()
     arch = json.load(open(tmp_path / 'arch.json'))
     board = json.load(open(tmp_path / 'board.json'))['entries']
     assert arch['rule'] == 'held_out' and len(board) == 3
-    assert all('bbox_mAP' in e and 0.25 <= e['flops'] / 1e6 <= 0.275 for e in board)
-    best = max(board, key=lambda e: e['bbox_mAP'])
+    assert all('held_out' in e and 0.25 <= e['flops'] / 1e6 <= 0.275 for e in board)
+    best = max(board, key=lambda e: e['held_out'])
     assert arch['held_out_choice'] == best['arch'] and arch['official_choice'] == board[0]['arch']
     # From the checkpoint, as tools/select_arch.py does: the same choice.
     again = select_from_checkpoint(cfg, str(tmp_path / 'iter_5.pth'), str(tmp_path / 'again'))
@@ -431,12 +365,12 @@ def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detectio
     assert json.load(open(tmp_path / 'again' / 'board.json'))['entries'] == board
     # Any path scored as the hook scored the board (the benchmark's estimate).
     assert path_estimates(cfg, str(tmp_path / 'iter_5.pth'), [e['path'] for e in board]) \
-        == [e['bbox_mAP'] for e in board]
+        == [e['held_out'] for e in board]
 
 
 def test_the_held_out_loader_packs_the_ground_truth():
     from cream_det.errors import ConfigError
-    from cream_det.selection.det_choice import packing_ground_truth
+    from cream_det.detection import packing_ground_truth
     loader = dict(dataset=dict(type='CocoDataset', pipeline=[
         dict(type='LoadImageFromFile'), dict(type='PackDetInputs')]))
     packed = packing_ground_truth(loader)
@@ -502,7 +436,8 @@ def test_the_coco_configs_build_and_run_one_step(name):
     from mmengine.registry import HOOKS
     hook = HOOKS.build(cfg.custom_hooks[0])  # on val2017, as mmdet's val loader reads it
     assert hook.held_out.dataset.ann_file == 'annotations/instances_val2017.json'
-    assert 'instances' in hook.held_out.dataset.pipeline[-1].meta_keys
+    # the search makes the scorer's loader pack the ground truth
+    assert 'instances' in model.held_out_loader(hook.held_out).dataset.pipeline[-1].meta_keys
     np.random.seed(0)
     batch = demo_mm_inputs(batch_size=2, image_shapes=[(3, 128, 128)] * 2, num_items=[2, 3],
                            num_classes=80)

@@ -102,6 +102,7 @@ def test_registered_in_mmdet_models():
     assert isinstance(MODELS.build(dict(type='CreamSuperNet', budget=(0, 100))), CreamSuperNet)
 
 
+@pytest.mark.slow
 def test_custom_imports_finds_the_backbone(tmp_path):
     config = tmp_path / 'cfg.py'
     config.write_text("custom_imports = dict(imports=['cream_det'])\n"

@@ -2,8 +2,6 @@
 evaluation, official checkpoints through tools/test.py, backbone export and
 inference."""
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,16 +19,11 @@ from cream_det.classification import inference_classifier, init_classifier
 from cream_det.checkpoint import read_checkpoint
 from official_format import randomise_bn, write_official_checkpoint
 
-ROOT = osp.join(osp.dirname(__file__), '..')
+ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIGS = osp.join(ROOT, 'configs', 'cream')
 FASHION = osp.join(CONFIGS, 'cream_fashion-mnist.py')
 PUBLISHED = {'cream-14': 64, 'cream-43': 96, 'cream-114': 160, 'cream-287': 224,
              'cream-481': 224, 'cream-604': 224}
-
-
-def _tool(name, *args):
-    return subprocess.run([sys.executable, osp.join(ROOT, 'tools', name), *args],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 
 def _small_fashion_cfg(work_dir, train=512, test=500):
@@ -245,7 +238,7 @@ def official_fashion_file(tmp_path_factory):
 
 @pytest.mark.slow
 def test_test_tool_evaluates_an_official_file_with_its_ema_weights(official_fashion_file,
-                                                                  tmp_path):
+                                                                  tmp_path, run_tool):
     path, plain, ema = official_fashion_file
     cfg = _small_fashion_cfg(tmp_path, test=300)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
@@ -256,9 +249,9 @@ def test_test_tool_evaluates_an_official_file_with_its_ema_weights(official_fash
         expected = {name: float((net(inputs).argmax(1) == labels).float().mean() * 100)
                     for name, net in (('ema', ema), ('plain', plain))}
     assert expected['ema'] != expected['plain']
-    result = _tool('test.py', FASHION, path, '--work-dir', str(tmp_path), '--cfg-options',
-                   'test_dataloader.dataset.indices=[0,300]', 'test_dataloader.num_workers=0',
-                   'test_dataloader.persistent_workers=False')
+    result = run_tool('tools/test.py', FASHION, path, '--work-dir', str(tmp_path),
+                      '--cfg-options', 'test_dataloader.dataset.indices=[0,300]',
+                      'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False')
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert 'loaded state_dict_ema of' in output
@@ -267,11 +260,12 @@ def test_test_tool_evaluates_an_official_file_with_its_ema_weights(official_fash
 
 
 @pytest.mark.slow
-def test_test_tool_rejects_a_checkpoint_of_another_arch(tmp_path):
+def test_test_tool_rejects_a_checkpoint_of_another_arch(tmp_path, run_tool):
     path = tmp_path / '43.pth.tar'
     net = CreamNet('cream-43', num_classes=10)
     write_official_checkpoint(path, net, net)
-    result = _tool('test.py', FASHION, str(path), '--work-dir', str(tmp_path))
+    result = run_tool('tools/test.py', FASHION, str(path), '--work-dir', str(tmp_path),
+                      check=False)
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     assert 'does not fit the model' in result.stderr and 'shape mismatch' in result.stderr
 
@@ -293,11 +287,11 @@ def test_classification_checkpoint_is_a_detection_backbone_as_it_is(trained):
 
 
 @pytest.mark.slow
-def test_exported_backbone_initialises_a_detection_backbone(trained, tmp_path):
+def test_exported_backbone_initialises_a_detection_backbone(trained, tmp_path, run_tool):
     work_dir, runner = trained
     out = tmp_path / 'backbone.pth'
-    result = _tool('model_converters/export_backbone.py', FASHION, str(work_dir / 'epoch_1.pth'),
-                   str(out))
+    result = run_tool('tools/model_converters/export_backbone.py', FASHION,
+                      str(work_dir / 'epoch_1.pth'), str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     exported = torch.load(out, weights_only=True)
     assert all(k.startswith('backbone.') for k in exported['state_dict'])

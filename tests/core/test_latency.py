@@ -7,8 +7,7 @@ import itertools
 import math
 import os.path as osp
 import re
-import subprocess
-import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -18,39 +17,11 @@ from cream_det.cost import CostTable
 from cream_det.errors import ConfigError, MissingFileError
 from cream_det.latency import LatencyTable, build_latency_table, measure_latency
 from cream_det.search import CreamSearch
+from latency_utils import (DEPTHS, MS_PER_PARAM, ParamClock, _all_paths, _fake_table, _middle,
+                           _tiny)
 from search_utils import CONFIG, TINY_SPACE
 
-ROOT = osp.join(osp.dirname(__file__), '..')
-DEPTHS = [1, 2, 1, 1, 1]
-MS_PER_PARAM = 1e-3  # the fake clock: 1 us per parameter
-
-
-class ParamClock:
-    """A clock that stands still but for module forwards, each of which
-    advances it by 1 us per parameter of the module's own."""
-
-    def __init__(self):
-        self.now = 0.
-
-    def __call__(self) -> float:
-        return self.now
-
-    def hook(self, module, inputs, output):
-        self.now += MS_PER_PARAM / 1e3 * sum(p.numel() for p in module.parameters(recurse=False))
-
-
-def _tiny(depths=DEPTHS, space=TINY_SPACE):
-    return CreamSuperNet(space=space, depths=depths, resolution=32, num_classes=10)
-
-
-def _fake_table(supernet, **kw):
-    clock = ParamClock()
-    handle = torch.nn.modules.module.register_module_forward_hook(clock.hook)
-    try:
-        return build_latency_table(supernet, repeats=3, warmup=1, progress=False, timer=clock,
-                                   **kw)
-    finally:
-        handle.remove()
+ROOT = osp.join(osp.dirname(__file__), '..', '..')
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -78,10 +49,6 @@ def table_file(data, tmp_path):
     path = str(tmp_path / 't.json')
     LatencyTable.from_dict(data).save(path)
     return path
-
-
-def _all_paths(supernet):
-    return [supernet.split_path(flat) for flat in itertools.product(range(3), repeat=sum(DEPTHS))]
 
 
 # -- 1. timing -----------------------------------------------------------------
@@ -222,13 +189,6 @@ def _model(**kw):
     return CreamSearch(**dict(args, **kw))
 
 
-def _middle(supernet, data):
-    """The latencies of the middle half of all paths."""
-    table = LatencyTable.from_dict(data)
-    every = sorted(table.latency_ms(p) for p in _all_paths(supernet))
-    return round(every[len(every) // 4], 3), round(every[3 * len(every) // 4], 3)
-
-
 def test_every_drawn_path_lies_within_the_latency_budget(supernet, data, table_file):
     low, high = _middle(supernet, data)
     model = _model(constraint=dict(latency_ms=(low, high), table=table_file))
@@ -294,15 +254,16 @@ def test_the_latency_config_searches_within_its_budget(tmp_path):
 
 
 # -- 4. the tools ----------------------------------------------------------------------
-def test_the_tools_name_a_missing_table_or_a_config_without_a_supernet():
-    tools = osp.join(ROOT, 'tools', 'analysis_tools')
-    runs = [subprocess.Popen([sys.executable, osp.join(tools, tool), *args], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for tool, args in (
-                ('benchmark_latency_table.py', [CONFIG, '--table', 'missing.json']),
-                ('latency_table.py', [osp.join(ROOT, 'configs', 'cream', 'cream_fashion-mnist.py'),
-                                      '--out', 'never.json']))]
-    (_, missing), (_, no_supernet) = (run.communicate(timeout=300) for run in runs)
+@pytest.mark.slow
+def test_the_tools_name_a_missing_table_or_a_config_without_a_supernet(run_tool):
+    tools = osp.join('tools', 'analysis_tools')
+    calls = (('benchmark_latency_table.py', [CONFIG, '--table', 'missing.json']),
+             ('latency_table.py', [osp.join(ROOT, 'configs', 'cream', 'cream_fashion-mnist.py'),
+                                   '--out', 'never.json']))
+    with ThreadPoolExecutor() as pool:  # both tools at once
+        runs = list(pool.map(lambda call: run_tool(osp.join(tools, call[0]), *call[1],
+                                                   check=False, timeout=300), calls))
+    missing, no_supernet = (run.stderr for run in runs)
     assert all(run.returncode == 1 for run in runs)
     assert 'Traceback' not in missing + no_supernet
     assert 'error: latency table missing.json does not exist' in missing

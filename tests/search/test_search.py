@@ -24,14 +24,14 @@ def _insert(board, prec1, flops, it=0):
 def test_board_insertion_rules_sorting_and_cap():
     board = _board()
     assert _insert(board, 10., 100) and _insert(board, 30., 100) and _insert(board, 20., 100)
-    assert [e['prec1'] for e in board.entries()] == [30., 20., 10.]
+    assert [e['score'] for e in board.entries()] == [30., 20., 10.]
     assert not _insert(board, 12., 100)       # full, not 5 points better, not cheaper
     assert _insert(board, 12., 50, it=7)      # better and cheaper than the worst
-    assert [e['prec1'] for e in board.entries()] == [30., 20., 12.]
+    assert [e['score'] for e in board.entries()] == [30., 20., 12.]
     assert board.entries()[2]['entered_at'] == 7
     assert not _insert(board, 16., 100)
     assert _insert(board, 17.5, 100)          # more than acc_gap above the worst
-    assert [e['prec1'] for e in board.entries()] == [30., 20., 17.5]
+    assert [e['score'] for e in board.entries()] == [30., 20., 17.5]
     assert len(board) == 3
 
 
@@ -131,8 +131,8 @@ def test_search_run_writes_arch_and_board(searched):
     tmp_path, _ = searched
     board = json.load(open(tmp_path / 'board.json'))['entries']
     assert 1 <= len(board) <= 4
-    assert [e['prec1'] for e in board] == sorted((e['prec1'] for e in board), reverse=True)
-    assert all('held_out_top1' in e for e in board)
+    assert [e['score'] for e in board] == sorted((e['score'] for e in board), reverse=True)
+    assert all('held_out' in e for e in board)
     arch = resolve_arch(str(tmp_path / 'arch.json'))  # usable as arch= everywhere
     assert arch.resolution == 32 and arch.meta['rule'] == 'official'
     assert str(arch) == board[0]['arch']
@@ -142,7 +142,8 @@ def test_search_run_writes_arch_and_board(searched):
     assert arch.meta['constraint'] == '0.25-0.275 MFLOPs'
     flops = [e['flops'] / 1e6 for e in board]
     assert re.search(rf'the board: {len(board)} paths, {min(flops):.2f}-{max(flops):.2f} '
-                     r'MFLOPs, held-out top-1 [\d.]+-[\d.]+ %; constraint 0.25-0.275 MFLOPs',
+                     r'MFLOPs, held-out accuracy/top1 [\d.]+-[\d.]+, board score [\d.]+ to '
+                     r'[\d.]+ \(training prec@1 \(%\) of the batch\); constraint 0.25-0.275 MFLOPs',
                      open(next(tmp_path.glob('*/*.log'))).read())
     net = CreamNet(str(tmp_path / "arch.json"), num_classes=10).eval()
     assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
@@ -166,37 +167,29 @@ def test_the_choice_is_redone_from_a_checkpoint(searched, tmp_path):
     assert str(held_out) == hook_choice['held_out_choice']
     scored = json.load(open(tmp_path / 'h' / 'board.json'))['entries']
     assert path_estimates(cfg, str(work_dir / 'iter_12.pth'), [e['path'] for e in scored]) \
-        == [e['held_out_top1'] for e in scored]
+        == [e['held_out'] for e in scored]
 
 
 @pytest.mark.slow
-def test_select_arch_tool(searched, tmp_path):
+def test_select_arch_tool(searched, tmp_path, run_tool):
     work_dir, cfg = searched
     config = str(tmp_path / 'search.py')
     cfg.dump(config)
-    root = osp.join(osp.dirname(__file__), '..')
-    import subprocess
-    import sys
-    result = subprocess.run([sys.executable, osp.join(root, 'tools', 'select_arch.py'), config,
-                             str(work_dir / 'iter_12.pth'), '--out-dir', str(tmp_path)],
-                            capture_output=True, text=True, timeout=600)
+    result = run_tool('tools/select_arch.py', config, str(work_dir / 'iter_12.pth'),
+                      '--out-dir', str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     chosen = json.load(open(work_dir / 'arch.json'))['official_choice']
     assert f'chosen arch (official rule): {chosen}' in result.stdout
     assert (tmp_path / 'arch.json').is_file() and (tmp_path / 'board.json').is_file()
 
 
-def _search_tool(*args):
-    import subprocess
-    import sys
-    root = osp.join(osp.dirname(__file__), '..')
-    return subprocess.run([sys.executable, osp.join(root, 'tools', 'search_backbone.py'),
-                           osp.join(root, 'configs', 'cream', 'cream-search_0-600_8xb128_in1k.py'),
-                           *args], capture_output=True, text=True, timeout=600)
+SEARCH_0_600 = 'configs/cream/cream-search_0-600_8xb128_in1k.py'
 
 
 @pytest.mark.slow
-def test_search_tool_clear_errors(tmp_path):
+def test_search_tool_clear_errors(tmp_path, run_tool):
+    def _search_tool(*args):
+        return run_tool('tools/search_backbone.py', SEARCH_0_600, *args, check=False)
     missing = _search_tool('--work-dir', str(tmp_path), '--cfg-options',
                            'train_dataloader.dataset.root=/nonexistent',
                            'train_dataloader.num_workers=0',
@@ -230,7 +223,7 @@ def test_a_searched_path_exports_with_its_arch_and_inherited_weights(searched, t
 
 def test_the_main_job_reads_what_mmengine_writes(searched):
     import os.path as osp
-    from cream_det.experiments.main_job import ROOT, last_checkpoint, logged_metrics
+    from cream_det.experiments.runs import ROOT, last_checkpoint, logged_metrics
     work_dir, _ = searched
     assert osp.samefile(osp.join(ROOT, last_checkpoint(str(work_dir))), work_dir / 'iter_12.pth')
     metrics = logged_metrics(str(work_dir))
@@ -266,7 +259,7 @@ def test_learning_curves_follow_probe_paths_in_every_mode(tmp_path):
     for mode, probes in curves.items():
         assert probes['paths'][0] == 'k5e2 / k5e2 k5e2 / k5e2 / k5e2 / k5e2 @32'
         assert [c['iter'] for c in probes['curve']] == [2, 4]
-        assert all(len(c['top1']) == 4 and all(0 <= t <= 100 for t in c['top1'])
+        assert all(len(c['scores']) == 4 and all(0 <= t <= 100 for t in c['scores'])
                    for c in probes['curve'])
     # The fixed run trained its path alone: an op off it kept its initial weights.
     fixed = torch.load(tmp_path / 'fixed' / 'iter_4.pth', weights_only=False)['state_dict']

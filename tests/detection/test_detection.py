@@ -2,8 +2,6 @@
 tools/train.py and tools/test.py on the generated set, mmdet's inference APIs."""
 import glob
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,17 +13,11 @@ from skimage import data as skimage_data
 
 import cream_det  # noqa: F401
 from cream_det.detection import backbone_channels, check_neck_channels
-from cream_det.datasets import make_detection_set
 
-ROOT = osp.join(osp.dirname(__file__), '..')
+ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'retinanet', '*.py'))
                  + glob.glob(osp.join(ROOT, 'configs', 'fcos', '*.py')))
 DEMO = osp.join(ROOT, 'configs', 'retinanet', 'retinanet_cream-searched_fpn_fashion-det.py')
-
-
-def _tool(name, *args):
-    return subprocess.run([sys.executable, osp.join(ROOT, 'tools', name), *args],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 
 def test_configs_cover_the_sizes_and_detectors():
@@ -86,13 +78,6 @@ def test_the_neck_check_reaches_the_supernet_inside_a_detection_search(config):
     assert 'set model.detector.neck.in_channels=[24, 80, 192]' in str(err.value)
 
 
-@pytest.fixture(scope='module')
-def detection_set(tmp_path_factory):
-    root = tmp_path_factory.mktemp('fashion-det')
-    make_detection_set(str(root), seed=0, num_train=16, num_val=8, overwrite=True)
-    return root
-
-
 def _demo_cfg(work_dir, data_root, epochs=1):
     cfg = Config.fromfile(DEMO)
     cfg.work_dir = str(work_dir)
@@ -105,7 +90,7 @@ def _demo_cfg(work_dir, data_root, epochs=1):
         loader.dataset.data_root = str(data_root) + '/'
         loader.num_workers, loader.persistent_workers = 0, False
     for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
-        evaluator.ann_file = str(data_root / 'annotations' / 'instances_val.json')
+        evaluator.ann_file = osp.join(data_root, 'annotations', 'instances_val.json')
     cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = epochs
     cfg.default_hooks.checkpoint.interval = epochs
     return cfg
@@ -152,37 +137,39 @@ def test_inference_apis_on_a_real_photo_and_reload_gives_same_detections(trained
 
 
 @pytest.mark.slow
-def test_test_tool_reports_map_and_saves_pictures(trained_detector, tmp_path):
+def test_test_tool_reports_map_and_saves_pictures(trained_detector, tmp_path, run_tool):
     config, checkpoint, _ = trained_detector
-    result = _tool('test.py', config, checkpoint, '--work-dir', str(tmp_path),
-                   '--show-dir', 'shown')
+    result = run_tool('tools/test.py', config, checkpoint, '--work-dir', str(tmp_path),
+                      '--show-dir', 'shown')
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'coco/bbox_mAP: ' in result.stdout + result.stderr
     assert len(list(tmp_path.glob('*/shown/*.jpg'))) == 8
 
 
 @pytest.mark.slow
-def test_tools_clear_errors_for_bad_detection_configs(trained_detector, tmp_path):
+def test_tools_clear_errors_for_bad_detection_configs(trained_detector, tmp_path, run_tool):
     config, _, _ = trained_detector
-    neck = _tool('train.py', config, '--work-dir', str(tmp_path), '--cfg-options',
-                 'model.backbone.out_indices=[1,3,5]')
+    neck = run_tool('tools/train.py', config, '--work-dir', str(tmp_path), '--cfg-options',
+                    'model.backbone.out_indices=[1,3,5]', check=False)
     assert neck.returncode != 0 and 'Traceback' not in neck.stderr
     assert '[40, 96, 320]' in neck.stderr and '[24, 80, 192]' in neck.stderr
-    indices = _tool('train.py', config, '--work-dir', str(tmp_path), '--cfg-options',
-                    'model.backbone.out_indices=[2,4,9]', 'model.neck.in_channels=[40,96,320]')
+    indices = run_tool('tools/train.py', config, '--work-dir', str(tmp_path), '--cfg-options',
+                       'model.backbone.out_indices=[2,4,9]', 'model.neck.in_channels=[40,96,320]',
+                       check=False)
     assert indices.returncode != 0 and 'Traceback' not in indices.stderr
     assert '[9] do not exist' in indices.stderr
     cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = dict(type='Pretrained', prefix='backbone.',
                                        checkpoint='/nonexistent/backbone.pth')
     cfg.dump(tmp_path / 'pretrained.py')
-    missing = _tool('train.py', str(tmp_path / 'pretrained.py'), '--work-dir', str(tmp_path))
+    missing = run_tool('tools/train.py', str(tmp_path / 'pretrained.py'), '--work-dir',
+                       str(tmp_path), check=False)
     assert missing.returncode != 0 and 'Traceback' not in missing.stderr
     assert '/nonexistent/backbone.pth' in missing.stderr
 
 
 @pytest.mark.slow
-def test_backbone_from_a_search_checkpoint(tmp_path):
+def test_backbone_from_a_search_checkpoint(tmp_path, run_tool):
     """A supernet path with the weights it inherits from the search serves as
     the detection backbone."""
     from search_utils import tiny_search_cfg
@@ -192,8 +179,8 @@ def test_backbone_from_a_search_checkpoint(tmp_path):
     config = str(tmp_path / 'search.py')
     cfg.dump(config)
     out = tmp_path / 'backbone.pth'
-    result = _tool('model_converters/export_backbone.py', config, str(tmp_path / 'iter_6.pth'),
-                   str(out), '--arch', str(tmp_path / 'arch.json'))
+    result = run_tool('tools/model_converters/export_backbone.py', config,
+                      str(tmp_path / 'iter_6.pth'), str(out), '--arch', str(tmp_path / 'arch.json'))
     assert result.returncode == 0, result.stderr[-3000:]
     backbone = CreamNet(str(tmp_path / 'arch.json'), out_indices=(2, 4, 6), init_cfg=dict(
         type='Pretrained', checkpoint=str(out), prefix='backbone.'))
@@ -224,10 +211,10 @@ def test_detector_cost_counts_backbone_neck_and_head():
 
 
 @pytest.mark.slow
-def test_get_flops_tool_counts_a_detector():
+def test_get_flops_tool_counts_a_detector(run_tool):
     _, cost = _detector_cost()
-    result = _tool('analysis_tools/get_flops.py', osp.join(ROOT, 'configs', 'retinanet',
-                                                           'retinanet_cream-114_fpn_1x_coco.py'),
-                   '--shape', '128', '160')
+    result = run_tool('tools/analysis_tools/get_flops.py',
+                      osp.join(ROOT, 'configs', 'retinanet', 'retinanet_cream-114_fpn_1x_coco.py'),
+                      '--shape', '128', '160')
     assert result.returncode == 0, result.stderr[-2000:]
     assert f'{cost["flops"] / 1e9:.2f} GFLOPs' in result.stdout

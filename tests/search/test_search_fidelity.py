@@ -188,16 +188,12 @@ def test_train_step_runs_under_the_wrappers_autocast(monkeypatch):
     assert set(dtypes) == {torch.bfloat16}
 
 
-def test_amp_without_a_gpu_stops_with_a_clear_message(tmp_path):
-    import subprocess
-    import sys
+@pytest.mark.slow
+def test_amp_without_a_gpu_stops_with_a_clear_message(tmp_path, run_tool):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
-    root = osp.join(osp.dirname(__file__), '..')
-    run = subprocess.run([sys.executable, osp.join(root, 'tools', 'search_backbone.py'),
-                          osp.join(root, 'configs', 'cream', 'cream-search_fashion-mnist.py'),
-                          '--amp', '--work-dir', str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+    run = run_tool('tools/search_backbone.py', 'configs/cream/cream-search_fashion-mnist.py',
+                   '--amp', '--work-dir', str(tmp_path), check=False, timeout=300)
     assert run.returncode != 0 and 'Traceback' not in run.stderr
     assert "--amp: mmengine's AmpOptimWrapper trains on a GPU" in run.stderr
 
@@ -209,7 +205,7 @@ def test_amp_on_a_gpu_keeps_a_search_config_without_a_test_loop_valid(monkeypatc
 
     from cream_det import cli
     monkeypatch.setattr(cli, 'get_device', lambda: 'cuda')
-    root = osp.join(osp.dirname(__file__), '..')
+    root = osp.join(osp.dirname(__file__), '..', '..')
     args = SimpleNamespace(config=osp.join(root, 'configs', 'cream',
                                            'cream-search_fashion-mnist.py'),
                            cfg_options=None, launcher='none', work_dir=None, resume=None,
