@@ -3,7 +3,11 @@ package (core/, models/, search/, ...); the helper modules (search_utils,
 official_format, latency_utils) lie here, in tests/, which is put on
 sys.path so that a test in any folder imports them as top-level modules.
 Test modules have unique basenames across the folders (pytest's default
-import mode, no __init__.py files)."""
+import mode, no __init__.py files).
+
+A test that spawns a tool or an interpreter (run_tool, subprocess) is
+marked slow: each spawn imports torch and the OpenMMLab stack, seconds on
+its own; the default run skips them, --run-slow (CI) runs them."""
 import os
 import os.path as osp
 import subprocess
@@ -35,7 +39,7 @@ def pytest_configure(config):
 def run_tool():
     """``run_tool(script, *args, check=True, timeout=600, env=None)``: runs
     ``python <repo>/<script> args`` (``script`` relative to the repo root,
-    e.g. 'tools/select_arch.py') with the current interpreter, in the repo
+    e.g. 'tools/select_arch.py', or absolute) with the current interpreter, in the repo
     root, its output captured as text, and returns the
     ``subprocess.CompletedProcess``. ``env``: variables set on top of this
     process's environment. With ``check`` a non-zero exit fails the test

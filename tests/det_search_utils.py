@@ -74,3 +74,15 @@ def tiny_det_search_cfg(work_dir, data_root, max_iters=6, checkpoint_interval=No
                                            interval=checkpoint_interval or max_iters),
                            logger=dict(type='LoggerHook', interval=1)),
         log_processor=dict(by_epoch=False)))
+
+
+def with_arch_hook(cfg):
+    """``cfg`` with the arch hook scoring the board on the HELD_OUT images
+    (one calibration batch). Its PackDetInputs is mmdet's plain one, as
+    mmdet's configs have it: the search makes the scorer pack the ground
+    truth."""
+    held_out = copy.deepcopy(cfg.train_dataloader)
+    held_out.update(sampler=dict(type='DefaultSampler', shuffle=False))
+    held_out.dataset.update(indices=HELD_OUT, test_mode=True)
+    cfg.custom_hooks = [dict(type='CreamArchHook', held_out=held_out, calib_batches=1)]
+    return cfg

@@ -57,7 +57,8 @@ def shortened(cfg, work_dir: str, iters: int):
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
     cfg.train_cfg.max_iters = iters
-    for scheduler in cfg.param_scheduler:
+    schedulers = cfg.get('param_scheduler') or []
+    for scheduler in [schedulers] if isinstance(schedulers, dict) else schedulers:
         scheduler.end = iters
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters)
     return cfg
@@ -132,8 +133,11 @@ def rank_statistics(estimates: dict, truth: dict, chosen: str = None, k: int = 5
     for name in result:
         values = np.array([s[name] for s in samples], dtype=float)
         values = values[np.isfinite(values)]  # a resample of equal values has no tau
-        result[name]['ci95'] = [float(np.percentile(values, 2.5)),
-                                float(np.percentile(values, 97.5))]
+        # Constant estimates or truth (a detector too short-trained to keep a
+        # box) leave no finite resample: no interval.
+        result[name]['ci95'] = ([float(np.percentile(values, 2.5)),
+                                 float(np.percentile(values, 97.5))] if len(values)
+                                else [float('nan')] * 2)
     result['top_k_overlap']['k'] = k
     if chosen is not None:
         i = names.index(chosen)

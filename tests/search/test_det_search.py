@@ -12,7 +12,7 @@ from mmengine.optim import OptimWrapper
 
 from cream_det.search import CreamDetSearch, CreamSearch, channel_wise_divergence
 from det_search_utils import (BACKBONE, CONSTRAINT, DEPTHS, FCOS, HELD_OUT, RETINANET,
-                              tiny_det_search_cfg)
+                              tiny_det_search_cfg, with_arch_hook)
 from search_utils import (TINY_SPACE, assert_resume_gives_the_straight_run,
                           assert_two_ranks_stay_identical)
 
@@ -346,12 +346,7 @@ def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detectio
     from mmengine.runner import Runner
 
     from cream_det.selection.choice import path_estimates, select_from_checkpoint
-    cfg = tiny_det_search_cfg(tmp_path, detection_set, max_iters=5)
-    held_out = copy.deepcopy(cfg.train_dataloader)
-    held_out.update(sampler=dict(type='DefaultSampler', shuffle=False))
-    held_out.dataset.update(indices=HELD_OUT, test_mode=True)
-    # PackDetInputs as mmdet's configs have it: the hook adds the ground truth.
-    cfg.custom_hooks = [dict(type='CreamArchHook', held_out=held_out, calib_batches=1)]
+    cfg = with_arch_hook(tiny_det_search_cfg(tmp_path, detection_set, max_iters=5))
     Runner.from_cfg(cfg).train()
     arch = json.load(open(tmp_path / 'arch.json'))
     board = json.load(open(tmp_path / 'board.json'))['entries']

@@ -222,7 +222,6 @@ def test_a_searched_path_exports_with_its_arch_and_inherited_weights(searched, t
 
 
 def test_the_main_job_reads_what_mmengine_writes(searched):
-    import os.path as osp
     from cream_det.experiments.runs import ROOT, last_checkpoint, logged_metrics
     work_dir, _ = searched
     assert osp.samefile(osp.join(ROOT, last_checkpoint(str(work_dir))), work_dir / 'iter_12.pth')

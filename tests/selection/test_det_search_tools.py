@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from det_search_utils import HELD_OUT, tiny_det_search_cfg
+from det_search_utils import tiny_det_search_cfg, with_arch_hook
 
 pytestmark = pytest.mark.slow  # each spawns a tool: mmdet's imports alone take seconds
 
@@ -16,15 +16,9 @@ pytestmark = pytest.mark.slow  # each spawns a tool: mmdet's imports alone take 
 def det_searched(tmp_path_factory, detection_set):
     """The tiny detection-aware search's work dir, its config file and the
     config, with the arch hook scoring the board on 4 held-out images."""
-    import copy
-
     from mmengine.runner import Runner
     work = tmp_path_factory.mktemp('det_search')
-    cfg = tiny_det_search_cfg(work, detection_set, max_iters=5)
-    held_out = copy.deepcopy(cfg.train_dataloader)
-    held_out.update(sampler=dict(type='DefaultSampler', shuffle=False))
-    held_out.dataset.update(indices=HELD_OUT, test_mode=True)
-    cfg.custom_hooks = [dict(type='CreamArchHook', held_out=held_out, calib_batches=1)]
+    cfg = with_arch_hook(tiny_det_search_cfg(work, detection_set, max_iters=5))
     Runner.from_cfg(cfg).train()
     config = work / 'det_search.py'
     cfg.dump(str(config))
