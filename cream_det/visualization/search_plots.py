@@ -71,14 +71,14 @@ def search_files(work_dir: str, config: Optional[str] = None,
         raise ConfigError(f'{osp.join(work_dir, "board.json")}: expected {{"entries": [...]}}')
     arch = _read_json(osp.join(work_dir, 'arch.json'), finished)
     if config is None:
-        candidates = [osp.join(run, 'vis_data', 'config.py') for run in _runs(work_dir)]
-        candidates = [c for c in candidates if osp.isfile(c)][-1:] or sorted(
+        saved = [osp.join(run, 'vis_data', 'config.py') for run in _runs(work_dir)]
+        configs = [c for c in saved if osp.isfile(c)][-1:] or sorted(
             glob.glob(osp.join(work_dir, '*.py')))
-        if len(candidates) != 1:
-            raise MissingFileError(f'{work_dir} holds {"no" if not candidates else "several"} '
+        if len(configs) != 1:
+            raise MissingFileError(f'{work_dir} holds {"no" if not configs else "several"} '
                                    "search config (mmengine saves it as <run>/vis_data/"
                                    'config.py): give it with --config')
-        config = candidates[0]
+        config = configs[0]
     elif not osp.isfile(config):
         raise MissingFileError(f'config file {config} does not exist')
     if checkpoint is None:
