@@ -51,6 +51,20 @@ class PrioritizedBoard(nn.Module):
     def __len__(self) -> int:
         return int(self.size)
 
+    @staticmethod
+    def upgrade(state: dict, prefix: str = '') -> dict:
+        """``state`` (changed in place) with a board saved before its score
+        was named ``score`` under the current key: it was ``prec1`` (minus
+        the loss in a detection search: the same values)."""
+        if prefix + 'prec1' in state and prefix + 'score' not in state:
+            state[prefix + 'score'] = state.pop(prefix + 'prec1')
+        return state
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # mmengine's resume and init_cfg load through here, not load_weights.
+        self.upgrade(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def should_insert(self, score: float, flops: int) -> bool:
         """The official rule: room left, or clearly better than the worst
         entry (by ``acc_gap``), or better and cheaper."""

@@ -69,6 +69,12 @@ class PathSearch(BaseModel):
         statistics, running statistics untouched), without training."""
         raise NotImplementedError
 
+    @staticmethod
+    def adapt_state_dict(state: dict) -> dict:
+        """Checkpoints of searches from before the board's ``score`` load
+        too (``load_weights`` checks the keys first)."""
+        return PrioritizedBoard.upgrade(dict(state), 'board.')
+
     def held_out_loader(self, loader_cfg: dict) -> dict:
         """The held-out loader config as this search's metric needs it."""
         return copy.deepcopy(loader_cfg)

@@ -298,3 +298,17 @@ def test_meta_update_needs_two_slices_and_a_meta_network():
     assert all('meta_loss' not in log and torch.isfinite(log['loss']) for log in small)
     top1 = logs(_search_model(update_iter=2, pick_method='top1').train(), 8)
     assert all('meta_loss' not in log for log in top1) and 'kd_loss' in top1[2]
+
+
+def test_a_search_checkpoint_from_before_the_boards_score_still_loads(tmp_path):
+    from cream_det.checkpoint import load_weights
+    model = _search_model()
+    model.board.insert(30., 100, 1, model.sample_path(0), None, None, 0)
+    state = model.state_dict()
+    state['board.prec1'] = state.pop('board.score')  # the key a board was saved under
+    torch.save(dict(state_dict=state), tmp_path / 'old.pth')
+    for load in (lambda m: m.load_state_dict(dict(state)),  # mmengine's resume
+                 lambda m: load_weights(m, str(tmp_path / 'old.pth'))):  # the tools
+        again = _search_model()
+        load(again)
+        assert again.board.entries() == model.board.entries()
