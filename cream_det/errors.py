@@ -33,3 +33,7 @@ class MissingFileError(CreamError, FileNotFoundError):
 
 class CheckpointError(CreamError, ValueError):
     """A checkpoint that cannot be read, or that does not fit the model."""
+
+
+class MissingPackageError(CreamError, ImportError):
+    """An optional package (a deployment runtime) that is not installed."""
