@@ -17,11 +17,17 @@ MMENGINE_VERSION=0.10.7
 MMDET_VERSION=3.3.0
 TIMM_VERSION=1.0.31
 PYCOCOTOOLS_VERSION=2.0.11
+# Deployment (cream_det/deployment): the ONNX format, its two runtimes (CPU),
+# and onnxscript, which torch's default (dynamo) ONNX exporter needs.
+ONNX_VERSION=1.23.2
+ONNXRUNTIME_VERSION=1.32.0
+OPENVINO_VERSION=2026.4.1
+ONNXSCRIPT_VERSION=0.7.2
 # torch asks for setuptools >= 77.0.3; mmengine resolves mmdet:: config bases
 # with pkg_resources, which setuptools 82 removed.
 SETUPTOOLS_SPEC='>=77.0.3,<82'
 # The environment's fingerprint: change any pin and the venv is rebuilt.
-STAMP="torch$TORCH_VERSION tv$TORCHVISION_VERSION mmcv$MMCV_VERSION mmengine$MMENGINE_VERSION mmdet$MMDET_VERSION timm$TIMM_VERSION pycocotools$PYCOCOTOOLS_VERSION setuptools$SETUPTOOLS_SPEC"
+STAMP="torch$TORCH_VERSION tv$TORCHVISION_VERSION mmcv$MMCV_VERSION mmengine$MMENGINE_VERSION mmdet$MMDET_VERSION timm$TIMM_VERSION pycocotools$PYCOCOTOOLS_VERSION onnx$ONNX_VERSION ort$ONNXRUNTIME_VERSION openvino$OPENVINO_VERSION onnxscript$ONNXSCRIPT_VERSION setuptools$SETUPTOOLS_SPEC"
 CACHE="${CREAM_DET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cream_det}"
 WHEEL_CACHE="$CACHE/wheels"
 PYVER="$(python3 -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
@@ -74,7 +80,8 @@ build_base_env() {
   # mmcv's own runtime needs, since its wheel is installed with --no-deps below.
   "$bpy" -m pip install -q "mmengine==$MMENGINE_VERSION" "timm==$TIMM_VERSION" \
     "pycocotools==$PYCOCOTOOLS_VERSION" addict packaging Pillow pyyaml yapf \
-    pytest scikit-image
+    pytest scikit-image "onnx==$ONNX_VERSION" "onnxruntime==$ONNXRUNTIME_VERSION" \
+    "openvino==$OPENVINO_VERSION" "onnxscript==$ONNXSCRIPT_VERSION"
   local flavour=cpu
   if command -v nvcc >/dev/null 2>&1 \
       && "$bpy" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
