@@ -25,7 +25,8 @@ from mmengine.runner import Runner
 from . import compat
 from .checkpoint import load_weights
 from .detection import check_neck_channels
-from .errors import ConfigError, CreamError, MissingFileError
+from .errors import ConfigError, CreamError, MissingFileError, SetupError
+from .mmcv_ops import missing_cuda_ops, mmcv_cuda_ops
 
 
 @contextmanager
@@ -127,6 +128,23 @@ def check_checkpoint_files(model_cfg) -> None:
             check_checkpoint_files(value)
 
 
+def check_cuda_ops(model: torch.nn.Module, device: str = None,
+                   has_cuda_ops: bool = None) -> None:
+    """Stop before the first iteration where a detector (every mmdet
+    detector runs mmcv's nms; RetinaNet and FCOS its focal loss too) is on a
+    GPU and mmcv has no CUDA ops: it would fail at its first loss, after the
+    data had loaded. ``device`` (the model's) and ``has_cuda_ops``
+    (:func:`~cream_det.mmcv_ops.mmcv_cuda_ops`) are found unless given."""
+    from mmdet.models.detectors import BaseDetector
+    if device is None:
+        device = next(model.parameters()).device.type
+    detector = any(isinstance(m, BaseDetector) for m in model.modules())
+    message = missing_cuda_ops(device, detector,
+                               mmcv_cuda_ops() if has_cuda_ops is None else has_cuda_ops)
+    if message:
+        raise SetupError(message)
+
+
 def train_from_command_line(description: str) -> None:
     """``tools/train.py`` and ``tools/search_backbone.py``: mmengine's runner
     from the config and the options, its data built before training."""
@@ -135,6 +153,7 @@ def train_from_command_line(description: str) -> None:
     args = parser.parse_args()
     with user_errors():
         runner = Runner.from_cfg(config_from_args(args))
+        check_cuda_ops(runner.model)
         runner.train_loop  # noqa: B018  (builds the datasets: their errors come now)
         runner.val_loop  # noqa: B018
     try:
@@ -158,6 +177,7 @@ def test_from_args(args: argparse.Namespace) -> dict:
                                   '(default_hooks.visualization), as mmdet configs have')
             visualization.update(draw=True, test_out_dir=args.show_dir)
         runner = Runner.from_cfg(cfg)
+        check_cuda_ops(runner.model)
         runner.test_loop  # noqa: B018  (builds the dataset: its errors come now)
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         which = load_weights(model, args.checkpoint)

@@ -37,3 +37,7 @@ class CheckpointError(CreamError, ValueError):
 
 class MissingPackageError(CreamError, ImportError):
     """An optional package (a deployment runtime) that is not installed."""
+
+
+class SetupError(CreamError, RuntimeError):
+    """An environment that lacks what the run needs (e.g. mmcv's CUDA ops)."""

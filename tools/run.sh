@@ -37,7 +37,7 @@ log() { echo "[cream_det] $*" >&2; }
 # mmcv has no prebuilt wheel for torch 2.14: build it once from the sdist and
 # cache the wheel, keyed by versions and by whether CUDA ops were compiled.
 build_mmcv_wheel() {
-  local flavour="$1" out="$2" tmp
+  local flavour="$1" out="$2" cuda_home="${3:-}" tmp
   tmp="$(mktemp -d)"
   log "building mmcv $MMCV_VERSION ($flavour ops) from source; this takes several minutes, once"
   # torch 2.14 headers need C++20; mmcv's setup.py forces -std=c++17 after any
@@ -57,6 +57,7 @@ WRAP
   local env_flags=(MMCV_WITH_OPS=1 CXX="$tmp/cxx" MAX_JOBS="$(nproc)")
   if [ "$flavour" = cuda ]; then
     env_flags+=(FORCE_CUDA=1 NVCC_APPEND_FLAGS="-std=c++20")
+    [ -z "$cuda_home" ] || env_flags+=(CUDA_HOME="$cuda_home")
   fi
   env "${env_flags[@]}" "$PY" -m pip wheel -q --no-deps --no-build-isolation \
     --no-binary mmcv -w "$tmp/wheel" "mmcv==$MMCV_VERSION"
@@ -82,13 +83,15 @@ build_base_env() {
     "pycocotools==$PYCOCOTOOLS_VERSION" addict packaging Pillow pyyaml yapf \
     pytest scikit-image "onnx==$ONNX_VERSION" "onnxruntime==$ONNXRUNTIME_VERSION" \
     "openvino==$OPENVINO_VERSION" "onnxscript==$ONNXSCRIPT_VERSION"
-  local flavour=cpu
-  if command -v nvcc >/dev/null 2>&1 \
-      && "$bpy" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-    flavour=cuda
-  fi
+  # cpu or cuda ops, decided from torch's CUDA build, a GPU and nvcc by
+  # cream_det/mmcv_ops.py (which also stops the tools at run time): it prints
+  # 'cuda CUDA_HOME' after taking NVIDIA's compiler wheels from PyPI, or stops.
+  local choice flavour cuda_home
+  choice="$("$bpy" -I "$ROOT/cream_det/mmcv_ops.py" setup --ops "${CREAM_DET_MMCV_OPS:-auto}" \
+    --toolkit-dir "$CACHE/cuda")" || exit 1
+  read -r flavour cuda_home <<<"$choice"
   local wheel="$WHEEL_CACHE/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$PYVER-$flavour.whl"
-  [ -f "$wheel" ] || PY="$bpy" build_mmcv_wheel "$flavour" "$wheel"
+  [ -f "$wheel" ] || PY="$bpy" build_mmcv_wheel "$flavour" "$wheel" "$cuda_home"
   # The cached file is renamed; pip needs a valid wheel name to install it.
   local tmpw
   tmpw="$(mktemp -d)"
@@ -102,10 +105,14 @@ build_base_env() {
 }
 
 ensure_env() {
+  local base="$CACHE/envs/$PYVER-$(echo "$STAMP" | sha1sum | cut -c1-12)"
+  if [ -n "${CREAM_DET_REBUILD:-}" ]; then  # e.g. mmcv's CUDA ops, on a GPU machine now
+    log "CREAM_DET_REBUILD: building the environment anew"
+    rm -f "$VENV/.cream_det_env" "$base/.complete"
+  fi
   if [ -f "$VENV/.cream_det_env" ] && [ "$(cat "$VENV/.cream_det_env")" = "$STAMP" ]; then
     return 0
   fi
-  local base="$CACHE/envs/$PYVER-$(echo "$STAMP" | sha1sum | cut -c1-12)"
   [ -f "$base/.complete" ] || build_base_env "$base"
   log "creating the environment in $VENV"
   rm -rf "$VENV"

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / 'cream_det'
 
 # Lowest first; a part may import its own layer and those below it.
 LAYERS = [
-    {'errors', 'compat', 'space', 'arch', 'archs', 'checkpoint', 'optim'},
+    {'errors', 'compat', 'space', 'arch', 'archs', 'checkpoint', 'optim', 'mmcv_ops'},
     {'models'},
     {'cost', 'latency', 'datasets', 'classification', 'detection'},
     {'search'},
