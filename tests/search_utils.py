@@ -47,6 +47,8 @@ def tiny_search_cfg(work_dir, max_iters=12, **model):
     held_out = cfg.custom_hooks[0].held_out
     held_out.num_workers = 0
     held_out.dataset.indices = (50000, 50064)
+    cfg.truth_dataloader.num_workers = 0
+    cfg.truth_dataloader.dataset.indices = (0, 64)
     cfg.custom_hooks[0].calib_batches = 2
     return cfg
 

@@ -22,12 +22,16 @@ train_dataloader = dict(
     batch_size=64, num_workers=2,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(_delete_=True, indices=(0, 50000), augment=True, **fashion))
-# Held out from training: 2,000 of the last 10,000 training images.
+# Held out from training: the last 10,000 training images, on which the
+# search scores paths (one standard error of a top-1 near 79 % is 0.4 points).
 held_out_dataloader = dict(
     batch_size=256, num_workers=2,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(indices=(50000, 52000), **fashion))
+    dataset=dict(indices=(50000, 60000), **fashion))
+# What the benchmarks' ground truth (archs trained alone) is scored on: the
+# 10,000 test images, which no search sees.
+truth_dataloader = dict(held_out_dataloader, dataset=dict(fashion, split='test'))
 
 max_iters = 1000
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)

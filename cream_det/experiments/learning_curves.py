@@ -21,7 +21,7 @@ from ..models import CreamSuperNet
 from ..models.common import inner_args
 from ..selection.choice import held_out_cfg, searched_model
 from ..selection.scoring import PathScorer, random_state_kept
-from .ranking import shortened
+from ..selection.rerank import shortened
 
 
 def board_versus_uniform(model, scorer: PathScorer, num_paths: int = 5,

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import warnings
+from typing import Optional
 
 import numpy as np
 import torch
@@ -19,8 +20,11 @@ from scipy import stats
 
 from ..archs import resolve_arch
 from ..errors import ConfigError
-from ..selection.choice import choose_arch, searched_model
+from ..selection.choice import arch_hook_setting, choose_arch, held_out_cfg, searched_model
+from ..selection.rerank import standalone_cfg
 from ..selection.scoring import PathScorer
+from .proxies import free_estimates
+from .resolution import seed_agreement
 
 
 def audit_paths(model, num: int, seed: int = 0, include_board: bool = True) -> list:
@@ -39,62 +43,67 @@ def audit_paths(model, num: int, seed: int = 0, include_board: bool = True) -> l
     return list(unique.values())
 
 
-def standalone_cfg(cfg, arch, work_dir: str, iters: int):
-    """The search config turned into the training of ``arch`` alone
-    (``sampling='fixed'``): the same data, augmentation, optimiser and
-    schedule as the supernet's, for ``iters`` iterations. With entangled
-    weights the trained path is exactly the child network."""
-    cfg = shortened(cfg, work_dir, iters)
-    cfg.model.update(sampling='fixed', fixed_arch=arch.to_dict(), warmup_iters=iters,
-                     constraint=None)
-    cfg.custom_hooks = []
-    return cfg
-
-
-def shortened(cfg, work_dir: str, iters: int):
-    """A copy of a search config that runs ``iters`` iterations in
-    ``work_dir``, its schedule ending with them, one checkpoint at the end."""
-    cfg = copy.deepcopy(cfg)
-    cfg.work_dir = work_dir
-    cfg.train_cfg.max_iters = iters
-    schedulers = cfg.get('param_scheduler') or []
-    for scheduler in [schedulers] if isinstance(schedulers, dict) else schedulers:
-        scheduler.end = iters
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters)
-    return cfg
+def truth_loader_cfg(cfg) -> dict:
+    """What ground truth is scored on: the config's ``truth_dataloader``
+    (images no search sees, e.g. the test split), else its held-out loader."""
+    loader = cfg.get('truth_dataloader') or held_out_cfg(cfg)
+    if loader is None:
+        raise ConfigError('ground truth needs images to score on: truth_dataloader or a '
+                          'held-out loader in the config')
+    return loader
 
 
 def recipe_key(cfg, iters: int) -> str:
     """Names the stand-alone recipe in the ground-truth cache: the config's
-    text (less its work dir) and the iterations."""
+    text (less its work dir; the truth's loader included), the iterations."""
     text = copy.deepcopy(cfg)
     text.work_dir = ''
-    return hashlib.sha1(f'{text.pretty_text}\n{iters}'.encode()).hexdigest()[:12]
+    text.model.constraint = None  # what a stand-alone training drops (standalone_cfg)
+    text.custom_hooks = []
+    return hashlib.sha1(f'{text.pretty_text}\n{iters}\n{truth_loader_cfg(cfg)}'.encode()
+                        ).hexdigest()[:12]
 
 
-def ground_truth(cfg, archs: list, scorer: PathScorer, cache_file: str, work_dir: str,
-                 iters: int, logger=print) -> dict:
-    """The held-out score of each arch trained alone, from the cache where
-    it is there (per arch and per recipe), else trained now and added to it."""
+def ground_truth(cfg, archs: list, cache_file: str, work_dir: str, iters: int,
+                 seeds=(0,), calib_batches: Optional[int] = None, logger=print) -> dict:
+    """Each arch trained alone once per seed and scored on the truth's
+    images (:func:`truth_loader_cfg`): ``{arch: [score of each seed]}``,
+    from the cache where it is there (per recipe, arch and seed), else
+    trained now and added to it after each run, so an interrupted run loses
+    one training at most."""
     key = recipe_key(cfg, iters)
     cache = {}
     if os.path.isfile(cache_file):
         with open(cache_file) as f:
             cache = json.load(f)
-    truth = cache.setdefault(key, {})
+    recipe = cache.setdefault(key, {})
+    scorer = None
     for i, arch in enumerate(archs):
-        name = str(arch)
-        if name in truth:
-            continue
-        logger(f'ground truth {i + 1}/{len(archs)}: training {name} alone for {iters} iters')
-        runner = Runner.from_cfg(standalone_cfg(cfg, arch, os.path.join(work_dir, f'arch_{i}'),
-                                                iters))
-        runner.train()
-        truth[name] = scorer(runner.model, runner.model.fixed_path)
-        os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
-        with open(cache_file, 'w') as f:  # after each arch: an interrupted run loses one
-            json.dump(cache, f, indent=1)
-    return {str(a): truth[str(a)] for a in archs}
+        scores = recipe.setdefault(str(arch), {})
+        for seed in seeds:
+            if str(seed) in scores:
+                continue
+            logger(f'ground truth {i + 1}/{len(archs)}, seed {seed}: training {arch} alone '
+                   f'for {iters} iters')
+            runner = Runner.from_cfg(standalone_cfg(
+                cfg, arch, os.path.join(work_dir, f'arch_{i}_seed{seed}'), iters, seed))
+            runner.train()
+            if scorer is None:
+                scorer = PathScorer.build(runner.model, cfg.train_dataloader,
+                                          truth_loader_cfg(cfg), calib_batches,
+                                          arch_hook_setting(cfg, 'metric'),
+                                          arch_hook_setting(cfg, 'score_key'))
+            scores[str(seed)] = scorer(runner.model, runner.model.fixed_path)
+            os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
+            with open(cache_file + '.partial', 'w') as f:
+                json.dump(cache, f, indent=1)
+            os.replace(cache_file + '.partial', cache_file)  # never half a file
+    return {str(a): [recipe[str(a)][str(s)] for s in seeds] for a in archs}
+
+
+def truth_means(truth: dict) -> dict:
+    """One figure per arch: the mean over its seeds."""
+    return {arch: float(np.mean(scores)) for arch, scores in truth.items()}
 
 
 def supernet_estimates(model, paths: list, scorer: PathScorer) -> dict:
@@ -180,11 +189,16 @@ def plot_ranking(result: dict, out: str, chosen: str = None, title: str = '') ->
 
 def audit(cfg, checkpoint: str, out_dir: str, num_archs: int = 24, truth_iters: int = 300,
           cache_file: str = None, calib_batches: int = 10, seed: int = 0,
-          include_board: bool = True, extra_archs: tuple = (), logger=print) -> dict:
+          include_board: bool = True, extra_archs: tuple = (), truth_seeds=(0,),
+          logger=print) -> dict:
     """The ranking audit of one search checkpoint: the audited archs (FLOPs
     strata, the board, the search's official choice, ``extra_archs``), the
-    supernet's estimates, the ground truth (cached in ``cache_file``), the
-    statistics; ``rank_correlation.json`` and ``.png`` in ``out_dir``."""
+    supernet's estimates and the free estimates (FLOPs, parameters, a
+    zero-cost proxy), the ground truth (each arch trained alone at each of
+    ``truth_seeds``, cached in ``cache_file``; its mean is the truth), the
+    statistics, and with two seeds or more the truth's own agreement between
+    seeds, the ceiling any estimate can reach; ``rank_correlation.json`` and
+    ``.png`` in ``out_dir``."""
     model, scorer = searched_model(cfg, checkpoint, calib_batches)
     if scorer is None:
         raise ConfigError('the ranking audit needs a held-out loader: a CreamArchHook with '
@@ -197,14 +211,21 @@ def audit(cfg, checkpoint: str, out_dir: str, num_archs: int = 24, truth_iters: 
     logger(f'supernet estimates of {len(paths)} archs')
     estimates = supernet_estimates(model, paths, scorer)
     cache_file = cache_file or os.path.join(out_dir, 'ground_truth.json')
-    truth = ground_truth(cfg, [model.supernet.arch_of(p) for p in paths], scorer, cache_file,
-                         os.path.join(out_dir, 'standalone'), truth_iters, logger)
-    result = rank_statistics(estimates, truth, chosen=str(chosen))
+    truth = ground_truth(cfg, [model.supernet.arch_of(p) for p in paths], cache_file,
+                         os.path.join(out_dir, 'standalone'), truth_iters, truth_seeds,
+                         logger=logger)
+    result = rank_statistics(estimates, truth_means(truth), chosen=str(chosen))
+    result['free_estimates'] = {
+        name: rank_statistics(values, truth_means(truth))['kendall_tau']
+        for name, values in free_estimates(cfg, model, paths).items()}
+    if len(truth_seeds) > 1:
+        result['ceiling'] = seed_agreement(truth)
     by_name = {str(model.supernet.arch_of(p)): p for p in paths}
     for entry in result['archs']:
         entry['flops'] = model.cost.flops(by_name[entry['arch']])
+        entry['truth_seeds'] = truth[entry['arch']]
     result.update(checkpoint=checkpoint, chosen=str(chosen), truth_iters=truth_iters,
-                  score_key=scorer.score_key,
+                  truth_seeds=list(truth_seeds), score_key=scorer.score_key,
                   recipe=recipe_key(cfg, truth_iters), ground_truth_cache=cache_file)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, 'rank_correlation.json'), 'w') as f:

@@ -8,7 +8,12 @@ trained alone in the search's config, its path fixed, for
 arch and recipe, so a second supernet is audited without retraining.
 
     python tools/analysis_tools/rank_correlation.py CONFIG CHECKPOINT \\
-        [--num-archs 24] [--truth-iters 300] [--cache FILE] [--out-dir DIR]
+        [--num-archs 24] [--truth-iters 300] [--truth-seeds 0 1] [--cache FILE] [--out-dir DIR]
+
+With two truth seeds or more it also prints the truth's own agreement
+between seeds (the ceiling of any rank correlation against it). The free
+estimates (FLOPs, parameters, SNIP at initialisation) are audited beside
+the supernet against the same truth.
 
 Writes DIR/rank_correlation.json (Kendall tau-b, Spearman rho, top-k
 overlap, the chosen arch's true rank, each with a bootstrap 95 % interval)
@@ -32,17 +37,26 @@ if __name__ == '__main__':
     parser.add_argument('--no-board', action='store_true', help="leave the board's entries out")
     parser.add_argument('--calib-batches', type=int, default=10)
     parser.add_argument('--seed', type=int, default=0, help='of the stratified draw')
+    parser.add_argument('--truth-seeds', type=int, nargs='+', default=[0],
+                        help='seeds of each stand-alone training; the truth is their mean')
     args = parser.parse_args()
     out_dir = args.out_dir or osp.join(osp.dirname(args.checkpoint), 'rank_correlation')
     with user_errors():
         result = audit(load_config(args.config), args.checkpoint, out_dir, args.num_archs,
                        args.truth_iters, args.cache, args.calib_batches, args.seed,
-                       not args.no_board)
+                       not args.no_board, truth_seeds=args.truth_seeds)
     for name in ('kendall_tau', 'spearman_rho', 'top_k_overlap', 'chosen_true_rank'):
         r = result[name]
         extra = f' (k={r["k"]})' if 'k' in r else f' of {r["of"]}' if 'of' in r else ''
         print(f'{name:>17} {r["value"]:.3f}{extra}  95 % CI [{r["ci95"][0]:.3f}, '
               f'{r["ci95"][1]:.3f}]')
+    for name, tau in result['free_estimates'].items():
+        print(f'{"tau of " + name:>17} {tau["value"]:.3f}  95 % CI [{tau["ci95"][0]:.3f}, '
+              f'{tau["ci95"][1]:.3f}]')
+    if 'ceiling' in result:
+        tau = result['ceiling']['kendall_tau']
+        print(f'{"truth vs itself":>17} {tau["value"]:.3f}  95 % CI [{tau["ci95"][0]:.3f}, '
+              f'{tau["ci95"][1]:.3f}] (tau between its seeds: the ceiling)')
     print(f'archs audited: {len(result["archs"])}; chosen {result["chosen"]}')
     print(f'-> {osp.join(out_dir, "rank_correlation.json")}, '
           f'{osp.join(out_dir, "rank_correlation.png")}')

@@ -1,0 +1,56 @@
+"""Ground truth at several seeds, cached per recipe, arch and seed, and the
+sweep that finds how long it must train to resolve."""
+import json
+
+import pytest
+import torch
+from search_utils import tiny_search_cfg
+
+from cream_det.experiments.ranking import audit_paths, ground_truth, recipe_key, truth_means
+
+
+@pytest.mark.slow
+def test_ground_truth_trains_each_seed_once(tmp_path):
+    from mmengine.registry import MODELS
+    cfg = tiny_search_cfg(tmp_path / 'base')
+    model = MODELS.build(cfg.model)
+    archs = [model.supernet.arch_of(p) for p in audit_paths(model, 2, include_board=False)]
+    cache = str(tmp_path / 'truth.json')
+    logged = []
+    truth = ground_truth(cfg, archs, cache, str(tmp_path / 'runs'), 2, seeds=(0, 1),
+                         logger=logged.append)
+    assert len(logged) == 4 and set(truth) == {str(a) for a in archs}
+    assert all(len(v) == 2 and all(0 <= s <= 100 for s in v) for v in truth.values())
+    # The seeds are seeds: the two trainings of an arch start from different weights.
+    first, second = (torch.load(tmp_path / 'runs' / f'arch_0_seed{s}' / 'iter_2.pth',
+                                weights_only=False)['state_dict'] for s in (0, 1))
+    assert any(not torch.equal(first[k], second[k]) for k in first if first[k].is_floating_point())
+    stored = json.load(open(cache))[recipe_key(cfg, 2)]
+    assert {a: [stored[a]['0'], stored[a]['1']] for a in stored} == truth
+    assert truth_means(truth) == {a: sum(v) / 2 for a, v in truth.items()}
+    # A third seed trains only that seed; the others come from the cache.
+    logged.clear()
+    more = ground_truth(cfg, archs, cache, str(tmp_path / 'runs'), 2, seeds=(0, 1, 2),
+                        logger=logged.append)
+    assert len(logged) == 2 and all(more[a][:2] == truth[a] for a in truth)
+    # Another length is another recipe.
+    assert recipe_key(cfg, 3) != recipe_key(cfg, 2)
+
+
+@pytest.mark.slow
+def test_truth_sweep_reports_the_ceiling_at_each_length(tmp_path, run_tool):
+    cfg = tiny_search_cfg(tmp_path / 'base')
+    config = str(tmp_path / 'search.py')
+    cfg.dump(config)
+    args = ('tools/analysis_tools/truth_sweep.py', '--config', config, '--lengths', '2', '3',
+            '--num-archs', '3', '--work-dir', str(tmp_path / 'sweep'))
+    out = run_tool(*args).stdout
+    result = json.load(open(tmp_path / 'sweep' / 'truth_sweep.json'))
+    assert [r['iters'] for r in result['rows']] == [2, 3]
+    for row in result['rows']:
+        assert row['ceiling']['archs'] == 3 and row['ceiling']['seeds'] == 2
+        assert set(row['free_estimates']) == {'flops', 'params', 'snip'}
+        assert row['truth_range'][0] <= row['truth_range'][1]
+    assert out.count('\n| ') == 3  # the rule and two lengths
+    # Everything is cached: a second run trains nothing and prints the same.
+    assert run_tool(*args).stdout == out
