@@ -15,7 +15,7 @@ LAYERS = [
     {'models'},
     {'cost', 'latency', 'datasets', 'classification', 'detection'},
     {'search'},
-    {'selection', 'export'},
+    {'selection', 'export', 'deployment'},
     {'experiments', 'visualization'},
     {'cli'},
 ]
