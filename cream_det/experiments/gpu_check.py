@@ -314,55 +314,58 @@ def detector_rows(device: str, settings: dict, log: Callable[[str], None],
     return rows
 
 
-def _fmt(value, spec: str = '.2f', missing: str = '-') -> str:
-    return missing if value is None else format(value, spec)
+def _table(header: list, rows: list) -> list:
+    """Markdown lines of a table; a row shorter than the header (a note in
+    place of figures) is padded."""
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    return lines + ['| ' + ' | '.join(map(str, row + [''] * (len(header) - len(row)))) + ' |'
+                    for row in rows]
+
+
+def _search_cells(row: dict) -> list:
+    cells = [row['precision'], row['channels_last'], row['batch']]
+    if 'note' in row:
+        return cells + [row['note']]
+    ips, peak = row['images_per_s'], row['peak_bytes']
+    return cells + [f'{ips[kind]:.1f}' for kind in ('Cream', 'SPOS', 'floor')] + [
+        f'{row["cream_spos"]:.2f}', f'{row["cream_floor"]:.2f}',
+        'n/a (CPU)' if peak is None else f'{peak["Cream"] / 2 ** 30:.2f}']
+
+
+def _latency_cells(mode: str, row: dict) -> list:
+    if 'note' in row:
+        return [mode, row['note']]
+    return [mode, row['batch'], row['children'], f'{row["kendall_tau"]:.2f}',
+            f'{row["mape_plain"]:.1f}', f'{row["mape"]:.1f}']
+
+
+def _detector_cells(row: dict) -> list:
+    cells = [row['detector'], row['iters'], f'{row["batch"]} x {row["size"][0]}x{row["size"][1]}']
+    if 'note' in row:
+        return cells + [row['note']]
+    return cells + [f'{row["losses"][0]:.3f} -> {row["losses"][-1]:.3f}', row['finite'],
+                    f'{row["seconds_per_iter"]:.3f}']
 
 
 def markdown(result: dict) -> str:
     """The short report: the environment, then a table per part."""
     env = result['environment']
-    lines = [f'# GPU check: {env["device"]}, {result["date"]}'
-             f'{" (quick: tiny settings, figures meaningless)" if result["quick"] else ""}', '',
-             '| environment | |', '|---|---|']
-    lines += [f'| {key} | {env[key]} |' for key in
-              ('device', 'type', 'torch', 'torch_cuda', 'cuda', 'mmcv', 'mmcv_cuda_ops', 'bf16',
-               'threads') if key in env]
-    lines += ['', f'Search step ({osp.basename(SEARCH_CONFIG)}, images/s; goal Cream/floor '
-              f'<= {CREAM_FLOOR_GOAL}):', '',
-              '| precision | channels_last | batch | Cream | SPOS | floor | Cream/SPOS | '
-              'Cream/floor | peak memory Cream (GiB) |', '|---|---|---|---|---|---|---|---|---|']
-    for row in result['search_step']:
-        if 'note' in row:
-            lines.append(f'| {row["precision"]} | {row["channels_last"]} | {row["batch"]} | '
-                         f'{row["note"]} | | | | | |')
-            continue
-        ips, peak = row['images_per_s'], row['peak_bytes']
-        lines.append(
-            f'| {row["precision"]} | {row["channels_last"]} | {row["batch"]} | '
-            f'{ips["Cream"]:.1f} | {ips["SPOS"]:.1f} | {ips["floor"]:.1f} | '
-            f'{row["cream_spos"]:.2f} | {row["cream_floor"]:.2f} | '
-            f'{_fmt(None if peak is None else peak["Cream"] / 2 ** 30, missing="n/a (CPU)")} |')
-    lines += ['', 'Latency table against children timed whole:', '',
-              '| mode | batch | children | Kendall tau | MAPE plain sum (%) | MAPE (%) |',
-              '|---|---|---|---|---|---|']
-    for mode, row in result['latency'].items():
-        if 'note' in row:
-            lines.append(f'| {mode} | {row["note"]} | | | | |')
-        else:
-            lines.append(f'| {mode} | {row["batch"]} | {row["children"]} | '
-                         f'{row["kendall_tau"]:.2f} | {row["mape_plain"]:.1f} | '
-                         f'{row["mape"]:.1f} |')
-    lines += ['', 'Detectors, training on generated images:', '',
-              '| detector | iterations | input | loss first -> last | finite | s/iter |',
-              '|---|---|---|---|---|---|']
-    for row in result['detectors']:
-        size = f'{row["batch"]} x {row["size"][0]}x{row["size"][1]}'
-        if 'note' in row:
-            lines.append(f'| {row["detector"]} | {row["iters"]} | {size} | {row["note"]} | | |')
-        else:
-            lines.append(f'| {row["detector"]} | {row["iters"]} | {size} | '
-                         f'{row["losses"][0]:.3f} -> {row["losses"][-1]:.3f} | '
-                         f'{row["finite"]} | {row["seconds_per_iter"]:.3f} |')
+    quick = ' (quick: tiny settings, figures meaningless)' if result['quick'] else ''
+    keys = ('device', 'type', 'torch', 'torch_cuda', 'cuda', 'mmcv', 'mmcv_cuda_ops', 'bf16',
+            'threads')
     parts = ', '.join(f'{name} {s:.0f} s' for name, s in result['part_seconds'].items())
-    lines += ['', f'{result["seconds"]:.0f} s in all ({parts}).', '']
-    return '\n'.join(lines)
+    return '\n'.join(
+        [f'# GPU check: {env["device"]}, {result["date"]}{quick}', '']
+        + _table(['environment', ''], [[key, env[key]] for key in keys if key in env])
+        + ['', f'Search step ({osp.basename(SEARCH_CONFIG)}, images/s; goal Cream/floor '
+           f'<= {CREAM_FLOOR_GOAL}):', '']
+        + _table(['precision', 'channels_last', 'batch', 'Cream', 'SPOS', 'floor', 'Cream/SPOS',
+                  'Cream/floor', 'peak memory Cream (GiB)'],
+                 [_search_cells(row) for row in result['search_step']])
+        + ['', 'Latency table against children timed whole:', '']
+        + _table(['mode', 'batch', 'children', 'Kendall tau', 'MAPE plain sum (%)', 'MAPE (%)'],
+                 [_latency_cells(mode, row) for mode, row in result['latency'].items()])
+        + ['', 'Detectors, training on generated images:', '']
+        + _table(['detector', 'iterations', 'input', 'loss first -> last', 'finite', 's/iter'],
+                 [_detector_cells(row) for row in result['detectors']])
+        + ['', f'{result["seconds"]:.0f} s in all ({parts}).', ''])
