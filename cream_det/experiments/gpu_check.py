@@ -109,11 +109,12 @@ def run_gpu_check(out_dir: str, device: str = 'cuda', quick: bool = False,
 
 def environment(device: str) -> dict:
     """What the figures depend on: :func:`~cream_det.latency.device_info`,
-    mmcv and its ops, and whether the GPU computes in bf16."""
+    torch's CUDA (also of a CUDA build on the CPU), mmcv and its ops, and
+    whether the GPU computes in bf16."""
     info = device_info(device)
     cuda = info['type'] == 'cuda'
     return dict(info, device=info['gpu'] if cuda else info['cpu'],
-                torch_cuda=torch.version.cuda, mmcv=mmcv.__version__,
+                cuda=torch.version.cuda, mmcv=mmcv.__version__,
                 mmcv_cuda_ops=mmcv_cuda_ops(),
                 bf16=torch.cuda.is_bf16_supported() if cuda else None)
 
@@ -351,8 +352,7 @@ def markdown(result: dict) -> str:
     """The short report: the environment, then a table per part."""
     env = result['environment']
     quick = ' (quick: tiny settings, figures meaningless)' if result['quick'] else ''
-    keys = ('device', 'type', 'torch', 'torch_cuda', 'cuda', 'mmcv', 'mmcv_cuda_ops', 'bf16',
-            'threads')
+    keys = ('device', 'type', 'torch', 'cuda', 'mmcv', 'mmcv_cuda_ops', 'bf16', 'threads')
     parts = ', '.join(f'{name} {s:.0f} s' for name, s in result['part_seconds'].items())
     return '\n'.join(
         [f'# GPU check: {env["device"]}, {result["date"]}{quick}', '']
