@@ -275,7 +275,7 @@ def train_detector(model_cfg: dict, optim_cfg: dict, device: str, iters: int, si
         if cuda:
             torch.cuda.synchronize(device)
         seconds.append(time.perf_counter() - start)
-        losses.append(float(log_vars['loss']))
+        losses.append(float(log_vars['loss'].detach()))
     detector.eval()
     with torch.no_grad():
         predictions = detector.test_step(data)
