@@ -17,6 +17,13 @@ between them (call overheads, caches), so a table may store a linear
 correction ``(a, b)``: a path's latency is ``a * sum + b`` ms. It is fitted
 on whole children by ``tools/analysis_tools/benchmark_latency_table.py
 --fit``; without it ``a = 1, b = 0``.
+
+Parts run in PyTorch, eagerly, unless a *runner* says otherwise: a callable
+that takes a module and its input and returns a call that runs it once,
+with an ``info`` dict (its ``runtime``, ``runtime_version`` and
+``threads``) that the table records. The deployment runtimes' runners
+(onnxruntime, OpenVINO) live in :mod:`cream_det.deployment.latency`; this
+module only takes them.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ import os.path as osp
 import platform
 import statistics
 import time
+from functools import partial
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -41,6 +49,7 @@ from .models.common import inner_args
 # What a table file must hold to be read (see build_latency_table).
 REQUIRED_KEYS = ('device', 'space', 'ops', 'depths', 'fixed_ms', 'layer_ms')
 FIXED_PARTS = ('first', 'last', 'head')
+EAGER = 'torch'  # the runtime of a table whose device records none
 
 
 def measure_latency(fn: Callable[[], object], repeats: int = 50, warmup: int = 10,
@@ -81,10 +90,18 @@ def measure_latency(fn: Callable[[], object], repeats: int = 50, warmup: int = 1
 
 def timed_in_turns(runs: dict, rounds: int,
                    before: Optional[Callable[[int], None]] = None) -> dict:
-    """Median seconds of one call of each of ``runs`` (name: function). The
-    calls take turns, ``rounds`` times after a warm-up round, so that a slow
-    spell of a shared machine falls on all of them alike; ``before(round)``
-    runs, untimed, before each call."""
+    """Median seconds of one call of each of ``runs`` (name: function),
+    timed as :func:`rounds_in_turns` times them."""
+    return {name: statistics.median(t) for name, t in rounds_in_turns(runs, rounds,
+                                                                      before).items()}
+
+
+def rounds_in_turns(runs: dict, rounds: int,
+                    before: Optional[Callable[[int], None]] = None) -> dict:
+    """Seconds of each call of each of ``runs`` (name: function), a list of
+    ``rounds``. The calls take turns, ``rounds`` times after a warm-up
+    round, so that a slow spell of a shared machine falls on all of them
+    alike; ``before(round)`` runs, untimed, before each call."""
     times = {name: [] for name in runs}
     for round_ in range(rounds + 1):  # the first round warms up
         for name, run in runs.items():
@@ -94,7 +111,21 @@ def timed_in_turns(runs: dict, rounds: int,
             run()
             if round_:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def latency_rounds(calls: Sequence[Callable[[], object]], rounds: int = 3, repeats: int = 10,
+                   warmup: int = 10, device='cpu') -> list:
+    """Milliseconds of each of ``calls``, one per round: in turns, ``rounds``
+    times the median of ``repeats`` calls after ``warmup`` calls
+    (:func:`measure_latency`), so that a slow spell of a shared machine falls
+    on all alike. (A call's first runs after another's are slow: its weights
+    are out of the caches; the warm-up takes them.)"""
+    times = [[] for _ in calls]
+    for _ in range(rounds):
+        for call, call_times in zip(calls, times):
+            call_times.append(measure_latency(call, repeats, warmup, device) * 1e3)
+    return times
 
 
 # glibc's mallopt parameters (malloc.h)
@@ -142,16 +173,34 @@ def device_info(device) -> dict:
     return info
 
 
+class ChildPart(torch.nn.Module):
+    """A fixed part of a child as a module of its own, so that a runner can
+    export it as it exports a block: ``first`` (the stem and the first
+    block) or ``head``."""
+
+    def __init__(self, child: torch.nn.Module, part: str):
+        super().__init__()
+        self.child, self.part = child, part
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.part == 'first':
+            return self.child.blocks[0](self.child.forward_stem(x))
+        return self.child.forward_head(x)
+
+
 def build_latency_table(supernet: CreamSuperNet, device='cpu', batch: int = 1,
                         shape: Optional[Sequence[int]] = None, threads: Optional[int] = None,
                         repeats: int = 50, warmup: int = 10, dtype: torch.dtype = torch.float32,
                         rounds: int = 3, progress: bool = True,
-                        timer: Optional[Callable[[], float]] = None) -> dict:
+                        timer: Optional[Callable[[], float]] = None,
+                        runner: Optional[Callable] = None) -> dict:
     """Time every candidate of every searchable layer of ``supernet`` on
     ``device``, and its fixed parts: the stem and first block (``first``),
     the last block (``last``) and the head (``head``; a detection backbone
     stops before it). ``shape`` is the input's (H, W), by default the
     supernet's resolution; ``threads`` sets torch's CPU threads while timing.
+    ``runner`` (module docstring) runs each part in a deployment runtime,
+    at its own thread count, instead of PyTorch.
 
     Every part is timed once a round, in turns, and an entry is the median
     of its ``rounds``: a shared machine's slow spell of a few seconds then
@@ -173,6 +222,11 @@ def build_latency_table(supernet: CreamSuperNet, device='cpu', batch: int = 1,
     if threads is not None:
         torch.set_num_threads(threads)
     info = device_info(device)
+    if runner is not None:
+        if torch.device(device).type != 'cpu':
+            raise ConfigError(f'device={device!r}: the deployment runtimes run on the CPU')
+        info.update(runner.info)
+    run = runner or (lambda block, x: partial(block, x))
     try:
         with torch.no_grad():
             first_input = torch.randn(batch, 3, height, width, device=device, dtype=dtype)
@@ -181,20 +235,20 @@ def build_latency_table(supernet: CreamSuperNet, device='cpu', batch: int = 1,
             child = children[0]
             shapes = _input_shapes(child, first_input)  # every op of a layer sees the same
             # (where its time goes, the part, its input)
-            parts = [(('first',), lambda x: child.blocks[0](child.forward_stem(x)), first_input),
+            parts = [(('first',), ChildPart(child, 'first'), first_input),
                      (('last',), child.blocks[-1], _like(first_input, shapes['last'])),
-                     (('head',), child.forward_head, _like(first_input, shapes['head']))]
+                     (('head',), ChildPart(child, 'head'), _like(first_input, shapes['head']))]
             for s, stage_shapes in enumerate(shapes['layers']):
                 for layer, layer_shape in enumerate(stage_shapes):
                     x = _like(first_input, layer_shape)
                     parts += [((s, layer, op), c.blocks[1 + s][layer], x)
                               for op, c in enumerate(children)]
+            calls = [(key, run(block, x)) for key, block, x in parts]
             bar = ProgressBar(rounds * len(parts)) if progress else None
-            times = {key: [] for key, _, _ in parts}
+            times = {key: [] for key, _ in calls}
             for _ in range(rounds):
-                for key, block, x in parts:
-                    times[key].append(
-                        measure_latency(lambda: block(x), repeats, warmup, device, timer) * 1e3)
+                for key, call in calls:
+                    times[key].append(measure_latency(call, repeats, warmup, device, timer) * 1e3)
                     if bar is not None:
                         bar.update()
     finally:
@@ -292,7 +346,14 @@ class LatencyTable:
         if info.get('type') == 'cuda':
             return info['gpu']
         threads = info['threads']
-        return f'{info["cpu"]} ({threads} thread{"s" if threads != 1 else ""})'
+        runtime = '' if self.runtime == EAGER else f', {self.runtime} {info["runtime_version"]}'
+        return f'{info["cpu"]} ({threads} thread{"s" if threads != 1 else ""}{runtime})'
+
+    @property
+    def runtime(self) -> str:
+        """Where the table's parts ran: 'torch' (eager), or a deployment
+        runtime ('onnxruntime', 'openvino')."""
+        return self.data['device'].get('runtime', EAGER)
 
     @property
     def correction(self) -> tuple[float, float]:
@@ -354,13 +415,17 @@ class LatencyTable:
         return cpu_model() == info['cpu']
 
     def time_networks(self, networks: Sequence[torch.nn.Module], rounds: int = 3,
-                      repeats: int = 10, warmup: int = 10) -> list[float]:
+                      repeats: int = 10, warmup: int = 10,
+                      runner: Optional[Callable] = None) -> list[float]:
         """Milliseconds of each whole network, run as the table was measured
-        (device, thread count, batch, input size, dtype): in turns, ``rounds``
-        times the median of ``repeats`` calls after ``warmup`` calls, so that a
-        slow spell of a shared machine falls on all alike; a network's
-        latency is the median of its rounds. The allocator is pinned
-        (:func:`pin_allocator`) as it was for the table."""
+        (device, runtime, thread count, batch, input size, dtype): in turns,
+        ``rounds`` times the median of ``repeats`` calls after ``warmup``
+        calls, so that a slow spell of a shared machine falls on all alike; a
+        network's latency is the median of its rounds. The allocator is
+        pinned (:func:`pin_allocator`) as it was for the table. A table of a
+        deployment runtime needs that runtime's ``runner``
+        (:func:`cream_det.deployment.latency.table_runner`)."""
+        self.check_runner(runner)
         if not self.runs_here():
             raise ConfigError(f'{self.source} was measured on {self.device}; this machine '
                               f'is not that device ({cpu_model()}'
@@ -371,18 +436,34 @@ class LatencyTable:
         pin_allocator()
         networks = [net.to(device=device, dtype=dtype).eval() for net in networks]
         x = torch.randn(data['batch'], 3, *data['shape'], device=device, dtype=dtype)
-        times = [[] for _ in networks]
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(data['device']['threads'])
         try:
             with torch.no_grad():
-                for _ in range(rounds):
-                    for net, net_times in zip(networks, times):
-                        net_times.append(
-                            measure_latency(lambda: net(x), repeats, warmup, device) * 1e3)
+                run = runner or (lambda net, x: partial(net, x))
+                times = latency_rounds([run(net, x) for net in networks], rounds, repeats,
+                                       warmup, device)
         finally:
             torch.set_num_threads(previous_threads)
         return [statistics.median(t) for t in times]
+
+    def check_runner(self, runner: Optional[Callable]) -> None:
+        """Refuse to time networks elsewhere than where the table's parts ran:
+        another runtime, version or thread count."""
+        info = self.data['device']
+        if runner is None:
+            if self.runtime != EAGER:
+                raise ConfigError(f'{self.source} was measured in {self.runtime}: time its '
+                                  'networks there (cream_det.deployment.latency.table_runner)')
+            return
+        wanted = dict(runtime=self.runtime, runtime_version=info.get('runtime_version'),
+                      threads=info['threads'])
+        given = {key: runner.info.get(key) for key in wanted}
+        if given != wanted:
+            raise ConfigError(f'{self.source} was measured in {self.runtime} '
+                              f'{wanted["runtime_version"]} at {wanted["threads"]} threads; the '
+                              f'networks would run in {given["runtime"]} '
+                              f'{given["runtime_version"]} at {given["threads"]}')
 
     def check_matches(self, supernet: CreamSuperNet) -> None:
         """Refuse a table built for another space or depths: its entries
@@ -444,7 +525,8 @@ def leave_one_out(sums: Sequence[float], measured: Sequence[float], kind: str) -
 
 def benchmark_latency_table(cfg, table_file: str, children: int = 30, seed: int = 0,
                             rounds: int = 3, repeats: int = 10, warmup: int = 10,
-                            fit: Optional[str] = None, log: Callable[[str], None] = print) -> dict:
+                            fit: Optional[str] = None, log: Callable[[str], None] = print,
+                            runner: Optional[Callable] = None) -> dict:
     """``tools/analysis_tools/benchmark_latency_table.py``: how well the table
     in ``table_file`` predicts whole networks. ``children`` seeded random
     children of the search config ``cfg``'s supernet, exported as they
@@ -452,16 +534,18 @@ def benchmark_latency_table(cfg, table_file: str, children: int = 30, seed: int 
     table's plain sum and its prediction; with ``fit`` ('scale' or 'affine')
     a correction fitted to them is stored in ``table_file``. ``log`` gets the
     report line by line (the table before a fit that fails); the figures are
-    returned."""
+    returned. A table of a deployment runtime times the children there, with
+    ``runner`` (:meth:`LatencyTable.time_networks`)."""
     table = LatencyTable.load(table_file)
     supernet = search_supernet(cfg)
     table.check_matches(supernet)
+    table.check_runner(runner)
     if children < 3:
         raise ConfigError(f'--children {children}: expected at least 3')
     generator = torch.Generator().manual_seed(seed)
     paths = [supernet.sample_path(generator) for _ in range(children)]
     measured = table.time_networks([supernet.export_child(p) for p in paths], rounds, repeats,
-                                   warmup)
+                                   warmup, runner)
     data = table.data
     sums = [table.parts_ms(p) for p in paths]
     predicted = [table.latency_ms(p) for p in paths]

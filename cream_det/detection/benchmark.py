@@ -14,7 +14,7 @@ from mmengine.hub import get_config
 
 from ..cost import detector_cost
 from ..errors import ConfigError
-from ..latency import LatencyTable, pin_allocator, timed_in_turns
+from ..latency import EAGER, LatencyTable, pin_allocator, timed_in_turns
 from .cost import build_detector
 
 R50 = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
@@ -40,6 +40,9 @@ def check_table(table: LatencyTable, size: Sequence[int]) -> None:
                           f'{data["shape"][0]}x{data["shape"][1]}; the detectors run batch 1 at '
                           f'{size[0]}x{size[1]}: measure one with latency_table.py --shape '
                           f'{size[0]} {size[1]}')
+    if table.runtime != EAGER:
+        raise ConfigError(f'{table.source} was measured in {table.runtime}; the backbones here '
+                          'run in PyTorch eager: give a table of latency_table.py --backend torch')
     if data['device']['type'] != 'cpu' or not table.runs_here():
         raise ConfigError(f'{table.source} was measured on {table.device}; the detectors run '
                           'on this machine\'s CPU')

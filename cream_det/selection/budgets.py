@@ -22,7 +22,7 @@ import torch
 
 from ..arch import flatten_path
 from ..errors import ConfigError
-from ..latency import LatencyTable
+from ..latency import EAGER, LatencyTable
 from ..search.constraint import Constraint
 from .choice import held_out_cfg, predicted_latency, searched_model
 from .scoring import PathScorer
@@ -166,7 +166,9 @@ def select_budgets_from_checkpoint(cfg, checkpoint: str, out_dir: str, measure: 
     if table is not None:
         table.check_matches(model.supernet)
     result = select_for_budgets(model, measure, budgets, scorer, num_paths, seed, table)
-    if table is not None and table.runs_here():
+    # A deployment runtime's table prices paths as any other; its children
+    # are timed there by benchmark_latency_table.py, not here.
+    if table is not None and table.runs_here() and table.runtime == EAGER:
         measured = table.time_networks(
             [model.supernet.export_child(best['path']) for best in result['budgets']])
         for best, ms in zip(result['budgets'], measured):

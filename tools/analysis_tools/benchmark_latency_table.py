@@ -5,7 +5,7 @@ prediction for it.
 
     python tools/analysis_tools/benchmark_latency_table.py [CONFIG] --table T \\
         [--children 30] [--seed 0] [--rounds 3] [--repeats 10] [--warmup 10] \\
-        [--fit scale|affine]
+        [--fit scale|affine] [--backend torch|onnxruntime|openvino]
 
 CONFIG (default: the paper's (0, 600) search at 224) is the search config
 the table was measured for. The children are timed as LatencyTable.time_networks
@@ -28,11 +28,16 @@ correction is stored with how it was fitted and its MAPE in-sample and
 leave-one-out (each child predicted by a fit to the others); from then on
 the table predicts a * sum + b. Check it on other children (another
 --seed) before trusting it.
+
+A table built in a deployment runtime (latency_table.py --backend) times the
+children there too: each is exported to ONNX and run in that runtime, at the
+table's thread count. --backend, if given, must be the table's runtime.
 """
 import os.path as osp
 
 from cream_det.cli import add_cfg_options, load_config, parser_for, user_errors
-from cream_det.latency import FITS, benchmark_latency_table
+from cream_det.deployment.latency import ALL_BACKENDS, table_runner
+from cream_det.latency import FITS, LatencyTable, benchmark_latency_table
 
 DEFAULT_CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'cream',
                           'cream-search_0-600_8xb128_in1k.py')
@@ -49,9 +54,12 @@ if __name__ == '__main__':
     parser.add_argument('--fit', choices=FITS,
                         help='fit and store a correction: measured = a * sum (scale) or '
                         'a * sum + b (affine)')
+    parser.add_argument('--backend', choices=ALL_BACKENDS,
+                        help="the table's runtime (default: as the table records)")
     add_cfg_options(parser)
     args = parser.parse_args()
     with user_errors():
+        runner = table_runner(LatencyTable.load(args.table), args.backend)
         benchmark_latency_table(load_config(args.config, args.cfg_options), args.table,
                                 args.children, args.seed, args.rounds, args.repeats,
-                                args.warmup, args.fit)
+                                args.warmup, args.fit, runner=runner)
