@@ -25,6 +25,7 @@ from .runtimes import open_session
 
 MAX_ABS_DIFFERENCE = 1e-4
 MIN_IOU, MAX_SCORE_DIFFERENCE = 0.99, 1e-3
+EQUALITY_PREFIX = 'onnxruntime against PyTorch:'  # the line tools/deployment/pytorch2onnx.py prints
 MAIN_JOB_SET = 'data/fashion-det'  # the main job's detection set (its photo: val's first)
 
 

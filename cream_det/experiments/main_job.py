@@ -10,7 +10,11 @@ the CPU, each step the command a user would type (printed as it runs):
 4. RetinaNet with step 2's backbone on the generated set (tools/train.py),
    evaluated with COCO bbox mAP before and after training (tools/test.py);
 5. detections on a real photo of the set's validation split, saved as a
-   picture (mmdet's DetInferencer).
+   picture (mmdet's DetInferencer);
+6. the trained detector exported to ONNX (tools/deployment/pytorch2onnx.py),
+   its detections checked against PyTorch's on the photos (the photo among
+   them), and its latency on the photo in onnxruntime and OpenVINO beside
+   PyTorch's, one thread, in turns.
 
 Each tool's whole output (and that of the job's own work between them) goes
 to ``main_job.log`` in the step's work dir; the terminal gets, a step, the
@@ -34,6 +38,8 @@ from .runs import (DET_SEARCH, DETECT, DETECTION_SET, LOG_NAME, PRETRAIN, ROOT, 
                    shown)
 
 __all__ = ['run_main_job', 'StepFailed']
+
+DEPLOY_ROUNDS = 50  # of the deployed detector's latency on the photo
 
 
 def log_in(work_dir: str) -> str:
@@ -93,6 +99,56 @@ def detect_on_photo(config: str, checkpoint: str, out_dir: str) -> tuple:
     kept = [(inferencer.model.dataset_meta['classes'][label], score)
             for label, score in zip(prediction['labels'], prediction['scores']) if score >= 0.3]
     return photo, osp.join(out_dir, 'vis', osp.basename(photo)), kept
+
+
+def deployed_latency(config: str, checkpoint: str, onnx_file: str, photo: str,
+                     rounds: int = DEPLOY_ROUNDS) -> dict:
+    """Milliseconds (median, min and max over ``rounds`` in turns) of the
+    detector on ``photo``, preprocessed as the file's metadata says, on one
+    thread: mmdet's ``predict`` in PyTorch eager, and ``onnx_file`` in each
+    runtime."""
+    from functools import partial
+
+    import torch
+    from mmengine.config import Config
+
+    from ..deployment.benchmark import eager_predict
+    from ..deployment.export import INPUT_NAME, read_metadata
+    from ..deployment.loading import load_for_export
+    from ..deployment.onnx_detector import DetectorInputs
+    from ..deployment.runtimes import BACKENDS, open_session
+    from ..latency import rounds_in_turns
+    meta = read_metadata(osp.join(ROOT, onnx_file))
+    model = load_for_export(Config.fromfile(osp.join(ROOT, config)), osp.join(ROOT, checkpoint))
+    inputs = DetectorInputs(meta['test_pipeline'], meta['data_preprocessor'],
+                            meta['input_shape'][2:])
+    loaded = inputs.load(osp.join(ROOT, photo))
+    x = inputs.batch([loaded['inputs']], [loaded['data_samples']])
+    runs = {'PyTorch': partial(eager_predict, model, x)}
+    for backend in BACKENDS:
+        session = open_session(osp.join(ROOT, onnx_file), backend, threads=1)
+        runs[backend] = partial(session, {INPUT_NAME: x.numpy()})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            times = rounds_in_turns(runs, rounds)
+    finally:
+        torch.set_num_threads(threads)
+    return {name: dict(ms=statistics.median(t) * 1e3, min_ms=min(t) * 1e3, max_ms=max(t) * 1e3)
+            for name, t in times.items()}
+
+
+def equality_line(log: str) -> str:
+    """The line of pytorch2onnx.py's output with the equality figures."""
+    with open(osp.join(ROOT, log), errors='replace') as f:
+        from ..deployment.equality import EQUALITY_PREFIX
+        return next(line.strip() for line in f if line.startswith(EQUALITY_PREFIX))
+
+
+def latencies(figures: dict) -> str:
+    return ', '.join(f'{name} {f["ms"]:.1f} ms [{f["min_ms"]:.1f}-{f["max_ms"]:.1f}]'
+                     for name, f in figures.items())
 
 
 def run_main_job(work: str = 'work_dirs/main') -> None:
@@ -168,6 +224,17 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
         detect_on_photo, detect_config, checkpoint, demo_dir, mode='w',
         outcome=lambda r: f'{len(r[2])} detections >= 0.3 on {r[0]}; picture {r[1]}')
 
+    print('\n== 6. The detector deployed: ONNX, in onnxruntime and OpenVINO')
+    deploy_dir = osp.join(work, 'deploy')
+    onnx_file = osp.join(deploy_dir, 'retinanet.onnx')
+    run_tool('tools/deployment/pytorch2onnx.py', detect_config, checkpoint, '--out', onnx_file,
+             log=log_in(deploy_dir), outcome=lambda: equality_line(log_in(deploy_dir)))
+    equality = equality_line(log_in(deploy_dir)).split(': ', 1)[1]
+    deployed = run_here(
+        f'latency on the photo, 1 thread, {DEPLOY_ROUNDS} rounds in turns', log_in(deploy_dir),
+        deployed_latency, detect_config, checkpoint, onnx_file, photo,
+        outcome=lambda r: latencies(r))
+
     print('\n== Summary')
     print(f'searched arch     {Arch.from_dict(arch)} ({arch_file})')
     print(f'its cost          {arch["flops"] / 1e6:.2f} MFLOPs, {arch["params"] / 1e6:.3f} M '
@@ -198,3 +265,5 @@ def run_main_job(work: str = 'work_dirs/main') -> None:
           f'({checkpoint})')
     print(f'photo             {photo}: {len(kept)} detections >= 0.3 '
           f'({", ".join(f"{c} {s:.2f}" for c, s in kept[:5])}); picture {picture}')
+    print(f'deployed          {onnx_file}: {equality}')
+    print(f'its latency       on the photo, 1 thread, median [min-max]: {latencies(deployed)}')

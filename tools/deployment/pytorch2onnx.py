@@ -16,7 +16,7 @@ backbone (its feature maps). The shape defaults to the config's test size.
 """
 import cream_det  # noqa: F401  (registers the models)
 from cream_det.cli import add_cfg_options, load_config, parser_for, user_errors
-from cream_det.deployment.equality import describe
+from cream_det.deployment.equality import EQUALITY_PREFIX, describe
 from cream_det.deployment.export import DEFAULT_OPSET
 from cream_det.deployment.pytorch2onnx import arch_config, pytorch2onnx
 
@@ -44,4 +44,4 @@ if __name__ == '__main__':
     print(f'{args.out}: {meta["kind"]}, input {"x".join(map(str, meta["input_shape"]))}'
           f'{" (free batch)" if meta["dynamic_batch"] else ""}, outputs '
           f'{", ".join(meta["output_names"])}, opset {meta["opset"]}, commit {meta["commit"]}')
-    print(f'onnxruntime against PyTorch: {describe(result["check"])}')
+    print(f'{EQUALITY_PREFIX} {describe(result["check"])}')
