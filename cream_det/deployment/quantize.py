@@ -154,7 +154,9 @@ def compare_int8(cfg: Config, fp32_file: str, int8_file: str, threads: int = 1,
     if accuracy:
         key = ACCURACY_KEYS[kind]
         for name, f in files.items():
-            rows[name][key] = evaluate_onnx(cfg, f, 'onnxruntime', threads)[key]
+            metrics = evaluate_onnx(cfg, f, 'onnxruntime', threads)
+            # CocoMetric returns nothing for a set without a single detection: mAP 0.
+            rows[name][key] = metrics[key] if metrics else 0.
     if rounds:
         shape = read_metadata(fp32_file)['input_shape']
         x = {INPUT_NAME: np.random.default_rng(0).standard_normal(shape, np.float32)}
