@@ -141,3 +141,14 @@ def test_the_comparison_table(files):
     assert lines[0] == 'latency at 1 thread: median [min-max] of 1 rounds in turns'
     assert lines[1].split() == ['size', 'onnxruntime', '(ms)', 'openvino', '(ms)']
     assert [line.split()[0] for line in lines[2:]] == ['float32', 'int8']
+
+
+@pytest.mark.slow
+def test_the_tool_says_one_line_for_a_file_cut_short(files, tmp_path, run_tool):
+    cut = tmp_path / 'cut.onnx'
+    cut.write_bytes(open(files[1], 'rb').read()[:3000])
+    run = run_tool('tools/deployment/quantize.py', str(cut), '--calib', FASHION, check=False)
+    assert run.returncode == 1 and 'Traceback' not in run.stderr
+    assert run.stderr.strip() == (f'error: ONNX file {cut} is not an ONNX model: its bytes do '
+                                  'not parse as one (a file cut short, or of another format)')
+    assert not (tmp_path / 'cut_int8.onnx').exists()

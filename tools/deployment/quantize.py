@@ -14,7 +14,6 @@ accuracy; the file is written either way.
 """
 import os.path as osp
 
-import cream_det  # noqa: F401  (registers datasets and metrics)
 from cream_det.cli import add_cfg_options, load_config, parser_for, user_errors
 from cream_det.deployment.quantize import compare_int8, quantize_onnx
 
