@@ -154,7 +154,7 @@ def check_tensors(model: nn.Module, cfg: Config, onnx_file: str, meta: dict,
         for _, image in photos() + test_images(cfg, count):
             loaded = inputs.load(image)
             batches.append(inputs.batch([loaded['inputs']], [loaded['data_samples']]))
-    largest = 0.0
+    largest = scale = 0.0
     net = getattr(model, 'backbone', model) if meta['kind'] == 'classifier' else model
     for x in batches:
         with torch.no_grad():
@@ -162,7 +162,8 @@ def check_tensors(model: nn.Module, cfg: Config, onnx_file: str, meta: dict,
         expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
         actual = session({INPUT_NAME: x.numpy()})
         largest = max(largest, max_abs_difference([e.numpy() for e in expected], actual))
-    return dict(images=len(batches), max_abs_difference=largest,
+        scale = max(scale, max(float(e.abs().max()) for e in expected))
+    return dict(images=len(batches), max_abs_difference=largest, largest_output=scale,
                 equal=largest <= MAX_ABS_DIFFERENCE)
 
 
@@ -177,7 +178,8 @@ def describe(result: dict) -> str:
     """One line of a check's figures."""
     if 'max_abs_difference' in result:
         return (f'largest absolute difference {result["max_abs_difference"]:.2e} on '
-                f'{result["images"]} images (at most {MAX_ABS_DIFFERENCE:.0e}: '
+                f'{result["images"]} images, outputs up to {result["largest_output"]:.3g} '
+                f'(at most {MAX_ABS_DIFFERENCE:.0e}: '
                 f'{"equal" if result["equal"] else "NOT equal"})')
     return (f'{result["torch_matched"]}/{result["torch_boxes"]} PyTorch boxes matched in ONNX, '
             f'{result["onnx_matched"]}/{result["onnx_boxes"]} ONNX boxes in PyTorch, on '
