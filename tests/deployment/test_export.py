@@ -107,6 +107,7 @@ def test_nms_pre_and_class_agnostic_nms_are_kept(tmp_path):
 
 def test_classifier_and_backbone_outputs_equal_pytorchs(tmp_path):
     from mmengine.registry import MODELS
+    init_default_scope('mmdet')
     classifier = MODELS.build(dict(type='CreamClassifier', backbone=dict(
         arch='cream-14', num_classes=10))).eval()
     backbone = MODELS.build(CREAM_BACKBONE).eval()
@@ -182,3 +183,35 @@ def test_unknown_head_names_the_supported_ones(tmp_path):
     with pytest.raises(ConfigError, match='does not know the detector head '
                        'FreeAnchorRetinaHead: it knows RetinaHead, FCOSHead'):
         export_onnx(model, str(tmp_path / 'x.onnx'), (1, 3, SIZE, SIZE))
+
+
+def test_onnx_detector_gives_mmdets_inference_and_draws(tmp_path, detection_set):
+    """OnnxDetector on image files: mmdet's inference_detector's detections
+    (boxes in the original image), DetDataSamples that mmdet's visualiser
+    draws as they are."""
+    import glob
+
+    from mmdet.apis import inference_detector
+    from mmdet.visualization import DetLocalVisualizer
+    from mmengine.structures import InstanceData
+
+    from cream_det.deployment.onnx_detector import OnnxDetector
+    cfg, model, file = exported_detector(tmp_path, RETINANET, CREAM_BACKBONE)
+    model.cfg = cfg
+    images = sorted(glob.glob(f'{detection_set}/val/*.jpg'))[:3]
+    detector = OnnxDetector(file, 'openvino')
+    results = detector(images)
+    assert len(results) == 3 and detector.dataset_meta['classes'] == ('a', 'b', 'c')
+    for image, result in zip(images, results):
+        assert isinstance(result.pred_instances, InstanceData)
+        assert result.ori_shape == (160, 160) and result.img_shape == (SIZE, SIZE)
+        ours = {k: v.numpy() for k, v in inference_detector(model, image).pred_instances.items()}
+        theirs = {k: v.numpy() for k, v in result.pred_instances.items()}
+        assert len(ours['scores']) > 0 and theirs['bboxes'].max() > SIZE  # in 160x160 pixels
+        assert match_share(ours, theirs)[0] == match_share(theirs, ours)[0] == 1
+    visualizer = DetLocalVisualizer(name='onnx', save_dir=str(tmp_path))
+    visualizer.dataset_meta = detector.dataset_meta
+    from mmcv import imread
+    visualizer.add_datasample('detections', imread(images[0], channel_order='rgb'), results[0],
+                              draw_gt=False, out_file=str(tmp_path / 'shown.jpg'))
+    assert (tmp_path / 'shown.jpg').stat().st_size > 0
