@@ -27,6 +27,18 @@ the chosen points marked). With --table (from
 tools/analysis_tools/latency_table.py) arch and board files carry the
 predicted latency on its device, and, when this machine is that device, the
 chosen children are also timed whole.
+
+A second stage, priced (docs/en/benchmarks.md says what it buys here):
+
+    python tools/select_arch.py SEARCH_CONFIG CHECKPOINT --out-dir DIR \
+        --rerank K --rerank-iters N [--paths 20] [--from-scratch]
+
+The K candidates with the best held-out score with inherited weights (the
+board's entries and --paths paths drawn within the constraint) are each
+trained N more iterations on their own path, from their inherited weights
+(or from initialisation, --from-scratch), and scored again; the best goes
+to DIR/arch.json, which records the stage and its cost (K x N iterations),
+and DIR/rerank.json lists every candidate.
 """
 import inspect
 
@@ -36,6 +48,7 @@ from cream_det.errors import ConfigError
 from cream_det.latency import LatencyTable
 from cream_det.selection.budgets import budget_table_text, select_budgets_from_checkpoint
 from cream_det.selection.choice import RULES, select_from_checkpoint
+from cream_det.selection.rerank import rerank
 from cream_det.visualization.search_plots import plot_budgets
 
 DEFAULT_PATHS = inspect.signature(select_budgets_from_checkpoint).parameters['num_paths'].default
@@ -56,6 +69,12 @@ def main():
     parser.add_argument('--paths', type=int, default=DEFAULT_PATHS,
                         help='paths drawn within each budget besides the board entries')
     parser.add_argument('--seed', type=int, default=0, help='of the paths drawn')
+    parser.add_argument('--rerank', type=int, metavar='K',
+                        help='second stage: train the K best candidates further, keep the best')
+    parser.add_argument('--rerank-iters', type=int, default=200, metavar='N',
+                        help='iterations of each candidate in the second stage')
+    parser.add_argument('--from-scratch', action='store_true',
+                        help='second stage from initialisation, not the inherited weights')
     add_cfg_options(parser)
     args = parser.parse_args()
     with user_errors():
@@ -63,6 +82,18 @@ def main():
         table = LatencyTable.load(args.table) if args.table else None
         if args.latency_ms and table is None:
             raise ConfigError('--latency-ms needs --table, the latency table of the device')
+        if args.rerank:
+            if args.flops or args.latency_ms or args.rule:
+                raise ConfigError('--rerank chooses within the search\'s constraint, by its '
+                                  'own rule: no --flops, --latency-ms or --rule with it')
+            arch = rerank(cfg, args.checkpoint, args.out_dir, args.rerank, args.rerank_iters,
+                          args.paths, args.seed, args.from_scratch, args.calib_batches)
+            stage = arch.meta['rerank']
+            print(f'chosen arch (second stage, {stage["k"]} x {stage["iters"]} = '
+                  f'{stage["cost_iters"]} iterations): {arch}, {arch.meta["flops"] / 1e6:.2f} '
+                  f'MFLOPs, held-out {arch.meta["score_key"]} {arch.meta["held_out"]:.3f} '
+                  f'(estimate {arch.meta["estimate"]:.3f}) -> {args.out_dir}/arch.json')
+            return
         if args.flops or args.latency_ms:
             if args.rule:
                 raise ConfigError('--rule applies to the search\'s own choice; with budgets '

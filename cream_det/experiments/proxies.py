@@ -31,8 +31,11 @@ def free_estimates(cfg, model, paths: list, table: Optional[LatencyTable] = None
                    seed: int = 0) -> dict:
     """``{estimate: {arch: value}}`` for FLOPs, parameters, SNIP (every path
     of one untrained supernet built from ``cfg`` at ``seed``, one seeded
-    training batch) and, given ``table``, its latency prediction."""
+    training batch) and the latency prediction of ``table``, by default the
+    latency table of the search's constraint, if it has one."""
     arch = lambda path: str(model.supernet.arch_of(path))  # noqa: E731
+    if table is None and model.constraint is not None:
+        table = model.constraint.latency_table
     estimates = dict(flops={arch(p): model.cost.flops(p) for p in paths},
                      params={arch(p): model.cost.params(p) for p in paths})
     if table is not None:

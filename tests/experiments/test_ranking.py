@@ -45,6 +45,7 @@ def test_the_audit_trains_ground_truth_once_and_reuses_it(searched, tmp_path):
     names = {a['arch'] for a in first['archs']}
     assert first['chosen'] in names and 3 <= len(names) <= 4
     assert all(0 <= a['truth'] <= 100 and 0 <= a['estimate'] <= 100 for a in first['archs'])
+    assert set(first['free_estimates']) == {'flops', 'params', 'snip'}
     recipe = json.load(open(cache))[first['recipe']]
     assert set(recipe) == names
     assert (tmp_path / 'a' / 'rank_correlation.png').stat().st_size > 10_000
@@ -63,22 +64,31 @@ def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
                                                       search_quality_table)
     cfg = tiny_search_cfg(tmp_path / 'base')
     logged = []
-    result = benchmark_search_quality(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3,
-                                      truth_iters=2, random_archs=1, calib_batches=1,
-                                      logger=logged.append)
-    assert set(result['supernets']) == {'cream_seed0', 'spos_seed0', 'cream_top1_seed0'}
+    settings = dict(seeds=(0,), lengths=(8, 12), num_archs=3, truth_iters=2, truth_seeds=(0, 1),
+                    calib_batches=1, rerank_k=2, rerank_iters=2)
+    result = benchmark_search_quality(cfg, str(tmp_path), **settings, logger=logged.append)
+    assert set(result['supernets']) == {f'{m}_{n}it_seed0' for m in ('cream', 'spos')
+                                        for n in (8, 12)}
     for r in result['supernets'].values():
         assert -1 <= r['kendall_tau']['value'] <= 1
         assert 0.25 <= r['chosen_mflops'] <= 0.275
-        assert r['chosen_true_rank']['of'] >= 3 and r['random_equal_cost']['n'] >= 1
-        assert r['chosen_truth'] == result['truth'][r['chosen']]
-    spos_log = open(next((tmp_path / 'spos_seed0').glob('*/*.log'))).read()
+        assert r['chosen_truth'] == sum(result['truth'][r['chosen']]) / 2
+    assert result['ceiling']['seeds'] == 2 and result['ceiling']['archs'] == 3
+    assert set(result['free_estimates']) == {'flops', 'params', 'snip'}
+    for length in ('8it', '12it'):
+        c = result['comparisons'][length]
+        assert {'cream_minus_spos_tau', 'cream_choice_over_random',
+                'spos_choice_over_random'} == set(c)
+        assert c['cream_choice_over_random']['detectable'] > 0
+    rerank = result['comparisons']['rerank']
+    assert rerank['cost_iters'] == 4 and len(rerank['two_stage_truth']) == 1
+    spos_log = open(next((tmp_path / 'spos_8it_seed0').glob('*/*.log'))).read()
     assert 'kd_loss' not in spos_log and 'board_size' in spos_log
-    assert search_quality_table(result).count('\n') == 4  # header, rule, three supernets
-    # Run again: every search and every ground truth is found, nothing trains.
+    table = search_quality_table(result)
+    assert table.count('\n| ') == 1 + 4 + 1 + 6 + 3  # headers, supernets, comparisons, rerank
+    # Run again: every search, stage and ground truth is found, nothing trains.
     logged.clear()
-    again = benchmark_search_quality(cfg, str(tmp_path), seeds=(0,), iters=12, num_archs=3,
-                                     truth_iters=2, random_archs=1, calib_batches=1,
-                                     logger=logged.append)
-    assert not any(line.startswith(('searching', 'ground truth')) for line in logged)
+    again = benchmark_search_quality(cfg, str(tmp_path), **settings, logger=logged.append)
+    assert not any(line.startswith(('searching', 'ground truth', 'second stage'))
+                   for line in logged)
     assert again['truth'] == result['truth']
