@@ -57,6 +57,7 @@ def spread_weights(model, seed=0):
 def exported_detector(tmp_path, detector, backbone, dynamic_batch=False, **test_cfg):
     init_default_scope('mmdet')
     cfg = detector_cfg(detector, backbone, **test_cfg)
+    torch.manual_seed(0)  # the backbone and neck too: the same detector whatever ran before
     model = spread_weights(load_for_export(cfg))
     meta = export_metadata(cfg, model, 'detector', None)
     file = str(tmp_path / 'detector.onnx')
