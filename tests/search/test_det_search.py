@@ -338,6 +338,15 @@ def test_the_final_choice_scores_the_board_by_recalibrated_held_out_map(tmp_path
     assert path_bns and all(int(m.num_batches_tracked) == 2 for m in path_bns)
     assert first == again and 'coco/bbox_mAP' in first
 
+    # The held-out batches, read once and replayed, give what streaming gives;
+    # a set over the byte limit is streamed.
+    from cream_det.selection.scoring import ReplayedLoader
+    replayed, streamed = ReplayedLoader(held_out), ReplayedLoader(held_out, max_bytes=0)
+    for loader in (replayed, replayed, streamed):
+        assert recalibrated_metrics(model.path_network(model.board.path(0)), calib, loader,
+                                    evaluator, 2) == first
+    assert len(replayed.batches) == len(held_out) and streamed.batches is None
+
 
 
 def test_the_hook_writes_the_choice_and_select_arch_redoes_it(tmp_path, detection_set):
