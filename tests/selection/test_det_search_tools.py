@@ -95,3 +95,23 @@ def test_rank_correlation_takes_its_truth_from_detectors_trained_alone(det_searc
     # The truth: each arch trained alone, its path fixed, for --truth-iters iterations.
     assert len(list((tmp_path / 'standalone').glob('arch_*/iter_2.pth'))) == len(result['archs'])
     assert (tmp_path / 'rank_correlation.png').is_file()
+
+
+def test_select_arch_rerank_serves_the_detection_search(det_searched, run_tool, tmp_path):
+    """The second stage on a detection-aware search: its shortlist by held-out
+    mAP with inherited weights, each candidate trained on as a detector."""
+    work, config, _ = det_searched
+    out = run_tool('tools/select_arch.py', config, str(work / 'iter_5.pth'), '--out-dir',
+                   tmp_path, '--rerank', '2', '--rerank-iters', '2', '--paths', '2').stdout
+    assert 'second stage, 2 x 2 = 4 iterations' in out
+    listed = json.load(open(tmp_path / 'rerank.json'))
+    candidates = listed['candidates']
+    assert listed['score_key'] == 'coco/bbox_mAP' and len(candidates) == 2
+    assert candidates[0]['estimate'] >= candidates[1]['estimate']
+    best = max(candidates, key=lambda c: c['score'])
+    arch = json.load(open(tmp_path / 'arch.json'))
+    assert arch['held_out'] == best['score'] and arch['rule'] == 'rerank'
+    assert arch['rerank']['cost_iters'] == 4 and arch['score_key'] == 'coco/bbox_mAP'
+    assert 0.25e6 <= arch['flops'] <= 0.275e6  # within the search's constraint
+    for rank in range(2):  # each candidate trained as a detector, from the search's weights
+        assert (tmp_path / 'rerank' / f'candidate_{rank}' / 'iter_2.pth').is_file()
