@@ -33,7 +33,7 @@ HELD_OUT_CACHE_BYTES = 2 ** 30
 def batch_bytes(batch) -> int:
     """The bytes of a loader batch's tensors (its images; the data samples'
     annotations are small beside them)."""
-    inputs = batch['inputs'] if isinstance(batch, dict) else batch
+    inputs = batch['inputs']  # mmengine's pseudo_collate: a tensor or a list of them
     tensors = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
 
