@@ -81,12 +81,17 @@ def test_the_int8_file_is_smaller_and_gives_nearly_the_float_logits(files):
     model = onnx.load(int8)
     assert {'QuantizeLinear', 'DequantizeLinear'} <= {n.op_type for n in model.graph.node}
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    conv_scales = [weights[n.input[1]] for n in model.graph.node if n.op_type ==
-                   'DequantizeLinear' and weights.get(n.input[0], np.zeros(0)).ndim == 4]
-    assert [s.shape for s in conv_scales] == [(32,), (64,), (128,)]  # one per output channel
+    conv_dequant = [n for n in model.graph.node if n.op_type == 'DequantizeLinear'
+                    and weights.get(n.input[0], np.zeros(0)).ndim == 4]
+    assert [weights[n.input[1]].shape for n in conv_dequant] == [(32,), (64,), (128,)]  # per channel
+    # 7 bits, the whole of them: no saturation in the 16-bit pair sums of CPUs without VNNI
+    conv_weights = [weights[n.input[0]] for n in conv_dequant]
+    assert {w.dtype for w in conv_weights} == {np.dtype(np.int8)}
+    assert max(np.abs(w.astype(int)).max() for w in conv_weights) in (63, 64)
     meta = read_metadata(int8)
     assert meta['kind'] == 'classifier' and meta['input_shape'] == [1, 3, 32, 32]
-    assert 'weights per channel' in meta['quantized'] and '16 training images' in meta['quantized']
+    assert '7-bit weights per channel' in meta['quantized']
+    assert '16 training images' in meta['quantized']
     images = calibration_inputs(cfg, fp32, images=32, seed=1)  # not the calibration's
     float_session, int8_session = open_session(fp32), open_session(int8)
     expected = np.concatenate([float_session({INPUT_NAME: x})[0] for x in images])

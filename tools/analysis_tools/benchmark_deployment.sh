@@ -51,6 +51,7 @@ for checkpoint_file in "$MAIN/pretrain/last_checkpoint" "$MAIN/detect/last_check
 done
 CLASSIFIER_CKPT="$(cat "$MAIN/pretrain/last_checkpoint")"
 DETECTOR_CKPT="$(cat "$MAIN/detect/last_checkpoint")"
+SEARCHED=(--cfg-options "model.backbone.arch=$MAIN/search/arch.json")  # the classifier's arch
 
 # 1. Detectors side by side.
 step detectors "$WORK/detectors.log" "$PY" tools/analysis_tools/benchmark_detectors.py \
@@ -70,17 +71,17 @@ for backend in onnxruntime openvino; do
 done
 step export_classifier "$WORK/classifier.onnx" "$PY" tools/deployment/pytorch2onnx.py \
   "$CLASSIFY" "$CLASSIFIER_CKPT" --out "$WORK/classifier.onnx" \
-  --cfg-options "model.backbone.arch=$MAIN/search/arch.json"
+  "${SEARCHED[@]}"
 for backend in onnxruntime openvino; do
   step "top1_$backend" "$WORK/top1_$backend.log" "$PY" tools/deployment/test.py \
     "$CLASSIFY" "$WORK/classifier.onnx" --backend "$backend" \
-    --cfg-options "model.backbone.arch=$MAIN/search/arch.json"
+    "${SEARCHED[@]}"
 done
 step int8_detector "$WORK/retinanet_int8.onnx" "$PY" tools/deployment/quantize.py \
   "$WORK/retinanet.onnx" --calib "$DETECT_CFG" --images 100
 step int8_classifier "$WORK/classifier_int8.onnx" "$PY" tools/deployment/quantize.py \
   "$WORK/classifier.onnx" --calib "$CLASSIFY" --images 100 \
-  --cfg-options "model.backbone.arch=$MAIN/search/arch.json"
+  "${SEARCHED[@]}"
 # 3. Tables per runtime, fitted on seed 0 and checked on seed 1.
 for size in 224 640; do
   for backend in onnxruntime openvino; do

@@ -1,5 +1,5 @@
 """Quantise an exported network to int8 (onnxruntime's static quantiser,
-QDQ, weights per channel), calibrated on real training images of its
+QDQ, 7-bit weights per channel), calibrated on real training images of its
 config, and report it against the float32 file in one table: size, the
 config's test metric (top-1 or bbox mAP, in onnxruntime) and latency in
 onnxruntime and OpenVINO.
