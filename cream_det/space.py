@@ -12,6 +12,7 @@ them into modules.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
@@ -233,7 +234,8 @@ class SearchSpace:
 
 
 def build_space(space: Union[str, dict, SearchSpace]) -> SearchSpace:
-    """A registered name, a dict of :class:`SearchSpace` fields, or a space."""
+    """A registered name, a dict of :class:`SearchSpace` fields (or of a
+    ``base`` space's name and the fields that differ), or a space."""
     if isinstance(space, SearchSpace):
         return space
     if isinstance(space, str):
@@ -243,6 +245,13 @@ def build_space(space: Union[str, dict, SearchSpace]) -> SearchSpace:
         return SEARCH_SPACES[space]
     if isinstance(space, dict):
         fields = dict(space)
+        if 'base' in fields:
+            # A variant of a registered space names only what it changes; the
+            # base's budget rule is per op, so it does not carry over.
+            base = build_space(fields.pop('base'))
+            if 'name' not in fields:
+                raise ConfigError(f'a space derived from {base.name!r} needs a name of its own')
+            fields = {**dataclasses.asdict(base), 'budget_rule': None, **fields}
         rule = fields.pop('budget_rule', None)
         if isinstance(rule, dict):
             rule = BudgetRule(**{k: _freeze(v) for k, v in rule.items()})

@@ -1,4 +1,5 @@
 import pytest
+import torch
 from mmengine.config import Config
 
 from cream_det import CreamSuperNet, build_space
@@ -75,3 +76,22 @@ def test_space_without_budget_rule_needs_depths():
 def test_unknown_space_lists_known():
     with pytest.raises(KeyError, match="known: .*'cream'"):
         build_space('nope')
+
+
+def test_a_space_derived_from_a_registered_one_changes_only_what_it_names():
+    """The wide-ops benchmark space: Cream's layout with expansions 1, 3, 6;
+    every op of it, e1 included, runs as a slice of the largest block."""
+    cfg = Config.fromfile('configs/cream/cream-search_fashion-mnist_wide-ops.py')
+    space = build_space(cfg.model.supernet.space)
+    cream = build_space('cream')
+    assert space.name == 'cream-wide-ops' and space.stages == cream.stages
+    assert space.ops[0] == 'k3e1' and space.budget_rule is None
+    net = CreamSuperNet(space=cfg.model.supernet.space, depths=[1, 1, 1, 1, 1], resolution=32,
+                        num_classes=10, weight_sharing='entangled').eval()
+    x = torch.randn(2, 3, 32, 32)
+    for op in range(len(space.ops)):
+        path = [[op]] * 5
+        with torch.no_grad():
+            torch.testing.assert_close(net.export_child(path).eval()(x), net(x, path))
+    with pytest.raises(ValueError, match='needs a name of its own'):
+        build_space(dict(base='cream', ops=['k3e1']))
