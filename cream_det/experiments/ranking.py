@@ -7,6 +7,7 @@ bootstrap intervals."""
 from __future__ import annotations
 
 import copy
+import fcntl
 import hashlib
 import json
 import os
@@ -64,24 +65,45 @@ def recipe_key(cfg, iters: int) -> str:
                         ).hexdigest()[:12]
 
 
+def _load_cache(cache_file: str) -> dict:
+    if not os.path.isfile(cache_file):
+        return {}
+    with open(cache_file) as f:
+        return json.load(f)
+
+
+def _record(cache_file: str, recipe: str, arch: str, seed: int, score: float) -> dict:
+    """Adds one training's score to the cache file and returns the file's
+    whole content. The file is re-read under a lock and replaced whole, so
+    several processes sharing it (one per seed on a machine of several
+    cores) keep each other's trainings, and none ever sees half a file."""
+    os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
+    with open(cache_file + '.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the lock file closes
+        cache = _load_cache(cache_file)
+        cache.setdefault(recipe, {}).setdefault(arch, {})[str(seed)] = score
+        with open(cache_file + '.partial', 'w') as f:
+            json.dump(cache, f, indent=1)
+        os.replace(cache_file + '.partial', cache_file)
+    return cache
+
+
 def ground_truth(cfg, archs: list, cache_file: str, work_dir: str, iters: int,
                  seeds=(0,), calib_batches: Optional[int] = None, logger=print) -> dict:
     """Each arch trained alone once per seed and scored on the truth's
     images (:func:`truth_loader_cfg`): ``{arch: [score of each seed]}``,
     from the cache where it is there (per recipe, arch and seed), else
     trained now and added to it after each run, so an interrupted run loses
-    one training at most."""
+    one training at most. The cache is read again before each training, so
+    processes that share it (``--seeds 0`` and ``--seeds 1`` side by side)
+    skip what another has finished."""
     key = recipe_key(cfg, iters)
-    cache = {}
-    if os.path.isfile(cache_file):
-        with open(cache_file) as f:
-            cache = json.load(f)
-    recipe = cache.setdefault(key, {})
+    cache = _load_cache(cache_file)
     scorer = None
     for i, arch in enumerate(archs):
-        scores = recipe.setdefault(str(arch), {})
         for seed in seeds:
-            if str(seed) in scores:
+            cache = _load_cache(cache_file)
+            if str(seed) in cache.get(key, {}).get(str(arch), {}):
                 continue
             logger(f'ground truth {i + 1}/{len(archs)}, seed {seed}: training {arch} alone '
                    f'for {iters} iters')
@@ -93,11 +115,9 @@ def ground_truth(cfg, archs: list, cache_file: str, work_dir: str, iters: int,
                                           truth_loader_cfg(cfg), calib_batches,
                                           arch_hook_setting(cfg, 'metric'),
                                           arch_hook_setting(cfg, 'score_key'))
-            scores[str(seed)] = scorer(runner.model, runner.model.fixed_path)
-            os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
-            with open(cache_file + '.partial', 'w') as f:
-                json.dump(cache, f, indent=1)
-            os.replace(cache_file + '.partial', cache_file)  # never half a file
+            cache = _record(cache_file, key, str(arch), seed,
+                            scorer(runner.model, runner.model.fixed_path))
+    recipe = cache.get(key, {})
     return {str(a): [recipe[str(a)][str(s)] for s in seeds] for a in archs}
 
 

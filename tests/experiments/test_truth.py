@@ -1,12 +1,36 @@
 """Ground truth at several seeds, cached per recipe, arch and seed, and the
 sweep that finds how long it must train to resolve."""
 import json
+import multiprocessing
 
 import pytest
 import torch
 from search_utils import tiny_search_cfg
 
-from cream_det.experiments.ranking import audit_paths, ground_truth, recipe_key, truth_means
+from cream_det.experiments.ranking import (_record, audit_paths, ground_truth, recipe_key,
+                                           truth_means)
+
+
+def _record_trainings(cache_file, seed, archs=30):
+    for i in range(archs):
+        _record(cache_file, 'recipe', f'arch{i}', seed, float(100 * seed + i))
+
+
+def test_processes_sharing_the_cache_keep_each_others_trainings(tmp_path):
+    """One process per seed, side by side, on one cache file: every
+    training of each is in the file at the end."""
+    cache = str(tmp_path / 'truth.json')
+    processes = [multiprocessing.get_context('fork').Process(target=_record_trainings,
+                                                             args=(cache, seed))
+                 for seed in (0, 1, 2)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+    assert all(p.exitcode == 0 for p in processes)
+    stored = json.load(open(cache))['recipe']
+    assert stored == {f'arch{i}': {str(s): float(100 * s + i) for s in (0, 1, 2)}
+                      for i in range(30)}
 
 
 @pytest.mark.slow
