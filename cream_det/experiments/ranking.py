@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import warnings
 from typing import Optional
 
@@ -88,6 +89,13 @@ def _record(cache_file: str, recipe: str, arch: str, seed: int, score: float) ->
     return cache
 
 
+def run_dir_name(arch, seed: int) -> str:
+    """A stand-alone training's folder, named by its arch and seed (not by
+    its place in a list), so processes that share a work dir never train
+    into one folder."""
+    return re.sub(r'\W+', '-', str(arch)).strip('-') + f'_seed{seed}'
+
+
 def ground_truth(cfg, archs: list, cache_file: str, work_dir: str, iters: int,
                  seeds=(0,), calib_batches: Optional[int] = None, logger=print) -> dict:
     """Each arch trained alone once per seed and scored on the truth's
@@ -108,7 +116,7 @@ def ground_truth(cfg, archs: list, cache_file: str, work_dir: str, iters: int,
             logger(f'ground truth {i + 1}/{len(archs)}, seed {seed}: training {arch} alone '
                    f'for {iters} iters')
             runner = Runner.from_cfg(standalone_cfg(
-                cfg, arch, os.path.join(work_dir, f'arch_{i}_seed{seed}'), iters, seed))
+                cfg, arch, os.path.join(work_dir, run_dir_name(arch, seed)), iters, seed))
             runner.train()
             if scorer is None:
                 scorer = PathScorer.build(runner.model, cfg.train_dataloader,

@@ -20,8 +20,9 @@ from mmengine.runner import Runner
 from .proxies import free_estimates
 from .ranking import audit_paths, ground_truth, rank_statistics, supernet_estimates, truth_means
 from .resolution import gain_over_random, seed_agreement, tau_difference
-from ..selection.choice import choose_arch, searched_model
 from ..arch import Arch
+from ..errors import ConfigError
+from ..selection.choice import choose_arch, searched_model
 from ..selection.rerank import rerank, shortened
 
 # name -> distill: SPOS is the same search without a teacher.
@@ -54,16 +55,20 @@ def run_search(cfg, logger=print) -> str:
 def benchmark_search_quality(cfg, work_dir: str, seeds=(0, 1, 2), lengths=(1000, 4000),
                              num_archs: int = 24, truth_iters: int = 500, truth_seeds=(0, 1),
                              calib_batches: int = 10, rerank_k: int = 0, rerank_iters: int = 200,
-                             logger=print) -> dict:
+                             methods=tuple(METHODS), logger=print) -> dict:
     """Cream and SPOS at each of ``seeds`` and ``lengths``; ``num_archs``
     random archs stratified by FLOPs within the constraint, and every
     choice, trained alone ``truth_iters`` iterations at each of
     ``truth_seeds``. With ``rerank_k``, the second stage on each Cream
     supernet of the first length, and the same stage on as many random
-    archs (the fair baseline)."""
+    archs (the fair baseline). ``methods`` runs a part: one process per
+    method, side by side in one work dir, shares the ground truth's cache;
+    a last run with both finds every run and adds Cream - SPOS."""
+    if not methods or set(methods) - set(METHODS):
+        raise ConfigError(f'methods {list(methods)}: expected some of {list(METHODS)}')
     searches = {}
     for iters in lengths:
-        for method in METHODS:
+        for method in methods:
             for seed in seeds:
                 run = search_cfg(cfg, method, seed, work_dir, iters)
                 model, scorer = searched_model(run, run_search(run, logger), calib_batches)
@@ -78,7 +83,7 @@ def benchmark_search_quality(cfg, work_dir: str, seeds=(0, 1, 2), lengths=(1000,
     for _, _, chosen in searches.values():
         paths.setdefault(str(chosen), model.supernet.path_of(chosen))
     reranked = {}
-    for seed in seeds if rerank_k else ():
+    for seed in seeds if rerank_k and 'cream' in methods else ():
         run = search_cfg(cfg, 'cream', seed, work_dir, lengths[0])
         for shortlist in ('estimate', 'random'):
             out = os.path.join(run.work_dir, f'rerank_{shortlist}_{rerank_k}x{rerank_iters}it')
@@ -97,7 +102,8 @@ def benchmark_search_quality(cfg, work_dir: str, seeds=(0, 1, 2), lengths=(1000,
     means = truth_means(truth)
     audited = {a: means[a] for a in randoms}
     free = free_estimates(cfg, model, [paths[a] for a in randoms])
-    result = dict(lengths=list(lengths), seeds=list(seeds), truth_iters=truth_iters,
+    result = dict(lengths=list(lengths), seeds=list(seeds), methods=list(methods),
+                  truth_iters=truth_iters,
                   truth_seeds=list(truth_seeds), num_archs=num_archs,
                   ceiling=seed_agreement({a: truth[a] for a in randoms}),
                   free_estimates={k: rank_statistics(v, audited)['kendall_tau']
@@ -117,13 +123,15 @@ def benchmark_search_quality(cfg, work_dir: str, seeds=(0, 1, 2), lengths=(1000,
             **{k: v for k, v in rank_statistics(estimates[name], audited).items()
                if k in ('kendall_tau', 'spearman_rho', 'top_k_overlap')})
     for iters in lengths:
-        runs = {m: [f'{m}_{iters}it_seed{s}' for s in seeds] for m in METHODS}
-        result['comparisons'][f'{iters}it'] = dict(
-            cream_minus_spos_tau=tau_difference([estimates[n] for n in runs['cream']],
-                                                [estimates[n] for n in runs['spos']], audited),
-            **{f'{m}_choice_over_random': gain_over_random(
+        runs = {m: [f'{m}_{iters}it_seed{s}' for s in seeds] for m in methods}
+        comparison = result['comparisons'][f'{iters}it'] = {
+            f'{m}_choice_over_random': gain_over_random(
                 [result['supernets'][n]['chosen_truth'] for n in names],
-                list(audited.values())) for m, names in runs.items()})
+                list(audited.values())) for m, names in runs.items()}
+        if len(runs) == len(METHODS):
+            comparison['cream_minus_spos_tau'] = tau_difference(
+                [estimates[n] for n in runs['cream']], [estimates[n] for n in runs['spos']],
+                audited)
     if reranked:
         stage = {kind: [means[reranked[kind, s]] for s in seeds] for kind in ('estimate', 'random')}
         one_stage = [result['supernets'][f'cream_{lengths[0]}it_seed{s}']['chosen_truth']
@@ -176,8 +184,9 @@ def search_quality_table(result: dict) -> str:
     for length, c in result['comparisons'].items():
         if length == 'rerank':
             continue
-        lines.append(f'| {length}: Cream - SPOS, tau | {_interval(c["cream_minus_spos_tau"])} |')
-        for m in METHODS:
+        if 'cream_minus_spos_tau' in c:
+            lines.append(f'| {length}: Cream - SPOS, tau | {_interval(c["cream_minus_spos_tau"])} |')
+        for m in (m for m in METHODS if f'{m}_choice_over_random' in c):
             lines.append(f'| {length}: {m} choices - random archs | '
                          f'{_interval(c[f"{m}_choice_over_random"])} |')
     if 'rerank' in result['comparisons']:

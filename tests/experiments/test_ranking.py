@@ -60,6 +60,7 @@ def test_the_audit_trains_ground_truth_once_and_reuses_it(searched, tmp_path):
 def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
     from search_utils import tiny_search_cfg
 
+    from cream_det.errors import ConfigError
     from cream_det.experiments.search_quality import (benchmark_search_quality,
                                                       search_quality_table)
     cfg = tiny_search_cfg(tmp_path / 'base')
@@ -92,3 +93,13 @@ def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
     assert not any(line.startswith(('searching', 'ground truth', 'second stage'))
                    for line in logged)
     assert again['truth'] == result['truth']
+    # One method alone (a process of its own) finds its runs too, and has no
+    # Cream - SPOS to report.
+    spos = benchmark_search_quality(cfg, str(tmp_path), **settings, methods=('spos',),
+                                    logger=logged.append)
+    assert not any(line.startswith(('searching', 'ground truth')) for line in logged)
+    assert set(spos['comparisons']['8it']) == {'spos_choice_over_random'}
+    assert spos['supernets']['spos_8it_seed0'] == result['supernets']['spos_8it_seed0']
+    assert 'rerank' not in spos['comparisons'] and 'Cream - SPOS' not in search_quality_table(spos)
+    with pytest.raises(ConfigError, match='expected some of'):
+        benchmark_search_quality(cfg, str(tmp_path), methods=('darts',))

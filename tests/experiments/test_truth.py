@@ -8,7 +8,7 @@ import torch
 from search_utils import tiny_search_cfg
 
 from cream_det.experiments.ranking import (_record, audit_paths, ground_truth, recipe_key,
-                                           truth_means)
+                                           run_dir_name, truth_means)
 
 
 def _record_trainings(cache_file, seed, archs=30):
@@ -46,7 +46,7 @@ def test_ground_truth_trains_each_seed_once(tmp_path):
     assert len(logged) == 4 and set(truth) == {str(a) for a in archs}
     assert all(len(v) == 2 and all(0 <= s <= 100 for s in v) for v in truth.values())
     # The seeds are seeds: the two trainings of an arch start from different weights.
-    first, second = (torch.load(tmp_path / 'runs' / f'arch_0_seed{s}' / 'iter_2.pth',
+    first, second = (torch.load(tmp_path / 'runs' / run_dir_name(archs[0], s) / 'iter_2.pth',
                                 weights_only=False)['state_dict'] for s in (0, 1))
     assert any(not torch.equal(first[k], second[k]) for k in first if first[k].is_floating_point())
     stored = json.load(open(cache))[recipe_key(cfg, 2)]
