@@ -80,3 +80,6 @@ def test_truth_sweep_reports_the_ceiling_at_each_length(tmp_path, run_tool):
     again = run_tool(*args).stdout
     assert 'ground truth' in out and 'ground truth' not in again
     assert again.splitlines()[-5:] == out.splitlines()[-5:]
+    # One seed (a process beside one per other seed): trained, no ceiling.
+    single = run_tool(*args[:-2], '--seeds', '2', '--work-dir', str(tmp_path / 'sweep')).stdout
+    assert 'needs 2 seeds' in single and single.count('ground truth') == 4
