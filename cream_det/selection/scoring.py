@@ -67,7 +67,11 @@ class ReplayedLoader:
         for batch in self.loader:
             if not self.streamed:
                 size += batch_bytes(batch)
-                kept.append(batch)
+                # A copy in this process's memory: a batch from a worker
+                # holds a file descriptor per tensor (10,000 images at
+                # pseudo_collate's one tensor each), and a second replayed
+                # set ran past the 20,000 a process may open.
+                kept.append(copy.deepcopy(batch))
                 if size > self.max_bytes:
                     self.streamed, kept = True, []
             yield batch

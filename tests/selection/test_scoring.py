@@ -16,3 +16,28 @@ def test_replayed_held_out_batches_score_as_fresh_ones(searched):
     assert len(scorer.eval_loader.batches) == len(scorer.eval_loader)
     scorer.eval_loader = Runner.build_dataloader(model.held_out_loader(held_out_cfg(cfg)))
     assert [scorer(model, p) for p in paths] == first and len(set(first)) > 1
+
+
+def test_a_replayed_set_holds_no_file_descriptor_per_image():
+    """Batches from loader workers hold a file descriptor per tensor; kept
+    as they come, two replayed sets of 10,000 images ran past a process's
+    20,000 (the search-quality benchmark's six scorers failed)."""
+    import os
+
+    from cream_det.selection.scoring import ReplayedLoader
+    loader = Runner.build_dataloader(dict(
+        batch_size=64, num_workers=2, sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='pseudo_collate'),
+        dataset=dict(type='FashionMNIST', split='test', resolution=32, indices=(0, 1024))))
+
+    def open_fds():
+        return len(os.listdir('/proc/self/fd'))
+
+    before = open_fds()
+    replayed = ReplayedLoader(loader)
+    first = [batch['inputs'] for batch in replayed]
+    del first
+    assert len(replayed.batches) == 16
+    assert open_fds() - before < 100  # not one per image (1,024)
+    again = [batch['inputs'] for batch in replayed]
+    assert all(not t.is_shared() for inputs in again for t in inputs)
