@@ -29,10 +29,17 @@ from ..selection.rerank import rerank, shortened
 METHODS = dict(cream=True, spos=False)
 
 
-def search_cfg(cfg, method: str, seed: int, work_dir: str, iters: int):
+def search_cfg(cfg, method: str, seed: int, work_dir: str, iters: int,
+               checkpoint_interval: int = 250):
     """The search config for one run; the board's warm-up and meta-update
-    interval keep their shares of the config's length at any other length."""
+    interval keep their shares of the config's length at any other length.
+    A long search outlives a session: it keeps its latest checkpoint every
+    ``checkpoint_interval`` iterations and resumes from it (mmengine's
+    resume, which continues a search exactly)."""
     run = shortened(cfg, os.path.join(work_dir, f'{method}_{iters}it_seed{seed}'), iters)
+    run.default_hooks.checkpoint.update(interval=min(iters, checkpoint_interval),
+                                        max_keep_ckpts=1)
+    run.resume = True
     run.model.update(distill=METHODS[method], seed=seed)
     run.randomness = dict(seed=seed)
     scale = iters / cfg.train_cfg.max_iters

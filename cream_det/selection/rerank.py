@@ -48,7 +48,7 @@ def standalone_cfg(cfg, arch: Arch, work_dir: str, iters: int, seed: int = 0,
                      constraint=None, seed=seed)
     cfg.randomness = dict(seed=seed)
     cfg.custom_hooks = []
-    cfg.load_from = init_checkpoint
+    cfg.resume, cfg.load_from = False, init_checkpoint  # weights only, a run of its own
     return cfg
 
 

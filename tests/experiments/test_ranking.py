@@ -56,6 +56,37 @@ def test_the_audit_trains_ground_truth_once_and_reuses_it(searched, tmp_path):
     assert [a['truth'] for a in second['archs']] == [a['truth'] for a in first['archs']]
 
 
+def test_an_interrupted_benchmark_search_goes_on_where_it_stopped(tmp_path):
+    """A 4,000-iteration search outlives a session; run again, the benchmark
+    resumes it from its latest checkpoint and ends as the straight run."""
+    import torch
+    from mmengine.runner import Runner
+    from search_utils import InterruptAt, Interrupted, tiny_search_cfg
+
+    from cream_det.experiments.search_quality import run_search, search_cfg
+    cfg = tiny_search_cfg(tmp_path / 'base')
+
+    def run(work_dir):
+        return search_cfg(cfg, 'cream', 0, str(work_dir), 8, checkpoint_interval=4)
+    straight = run_search(run(tmp_path / 'straight'))
+    runner = Runner.from_cfg(run(tmp_path / 'split'))
+    runner.register_hook(InterruptAt(6))
+    with pytest.raises(Interrupted):
+        runner.train()
+    assert [p.name for p in (tmp_path / 'split' / 'cream_8it_seed0').glob('*.pth')] == [
+        'iter_4.pth']
+    logged = []
+    resumed = run_search(run(tmp_path / 'split'), logger=logged.append)
+    assert logged == [f'searching: {tmp_path}/split/cream_8it_seed0']
+    split = tmp_path / 'split' / 'cream_8it_seed0'
+    assert [p.name for p in split.glob('*.pth')] == ['iter_8.pth']
+    assert 'resumed epoch: 0, iter: 4' in open(max(split.glob('*/*.log'))).read()
+    a, b = (torch.load(c, weights_only=False)['state_dict'] for c in (straight, resumed))
+    assert int(a['board.size']) > 0 and a.keys() == b.keys()
+    for key, value in a.items():
+        torch.testing.assert_close(value, b[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
 @pytest.mark.slow
 def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
     from search_utils import tiny_search_cfg
