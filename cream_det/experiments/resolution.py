@@ -97,3 +97,22 @@ def gain_over_random(choices: list, randoms: list, bootstrap: int = 1000, seed: 
                 detectable=float(DETECTABLE_SE * spread
                                  * np.sqrt(1 / len(choices) + 1 / len(randoms))),
                 choices=len(choices), randoms=len(randoms), random_sd=spread)
+
+
+def paired_difference(a: list, b: list, spread: float, bootstrap: int = 1000,
+                      seed: int = 0) -> dict:
+    """The mean of ``a`` minus the mean of ``b``, two choices made on the
+    same search seeds (the second stage on the supernet's shortlist against
+    the same stage on a random one), with a bootstrap interval that
+    resamples the seeds as pairs; the smallest difference detectable with
+    so many seeds, ``spread`` (the random archs' standard deviation)
+    standing for each side's."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) != len(b) or not len(a):
+        raise ValueError(f'a paired difference needs as many values on each side, not '
+                         f'{len(a)} and {len(b)}')
+    rng = np.random.default_rng(seed)
+    picks = (rng.integers(len(a), size=len(a)) for _ in range(bootstrap))
+    samples = [(a[i] - b[i]).mean() for i in picks]
+    return dict(value=float((a - b).mean()), ci95=_interval(samples),
+                detectable=float(DETECTABLE_SE * spread * np.sqrt(2 / len(a))), pairs=len(a))

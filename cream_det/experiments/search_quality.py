@@ -19,7 +19,7 @@ from mmengine.runner import Runner
 
 from .proxies import free_estimates
 from .ranking import audit_paths, ground_truth, rank_statistics, supernet_estimates, truth_means
-from .resolution import gain_over_random, seed_agreement, tau_difference
+from .resolution import gain_over_random, paired_difference, seed_agreement, tau_difference
 from ..arch import Arch
 from ..errors import ConfigError
 from ..selection.choice import choose_arch, searched_model
@@ -151,6 +151,8 @@ def benchmark_search_quality(cfg, work_dir: str, seeds=(0, 1, 2), lengths=(1000,
             best_of_k_random_over_random=gain_over_random(stage['random'],
                                                           list(audited.values())),
             one_stage_over_random=gain_over_random(one_stage, list(audited.values())),
+            two_stage_over_best_of_k_random=paired_difference(
+                stage['estimate'], stage['random'], result['random_truth']['sd']),
             two_stage_truth=stage['estimate'], best_of_k_random_truth=stage['random'],
             one_stage_truth=one_stage)
     result['truth'] = truth
@@ -203,4 +205,6 @@ def search_quality_table(result: dict) -> str:
                            ('best_of_k_random_over_random', f'best of {c["k"]} random, same stage')):
             lines.append(f'| {c["length"]}it Cream, {label} - random archs | '
                          f'{_interval(c[key])} |')
+        lines.append(f'| {c["length"]}it Cream, two stages - best of {c["k"]} random, paired by '
+                     f'seed | {_interval(c["two_stage_over_best_of_k_random"])} |')
     return '\n'.join(lines)

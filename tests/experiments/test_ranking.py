@@ -117,7 +117,10 @@ def test_the_search_quality_benchmark_on_a_tiny_case(tmp_path):
     spos_log = open(next((tmp_path / 'spos_8it_seed0').glob('*/*.log'))).read()
     assert 'kd_loss' not in spos_log and 'board_size' in spos_log
     table = search_quality_table(result)
-    assert table.count('\n| ') == 1 + 4 + 1 + 6 + 3  # headers, supernets, comparisons, rerank
+    assert table.count('\n| ') == 1 + 4 + 1 + 6 + 4  # headers, supernets, comparisons, rerank
+    paired = rerank['two_stage_over_best_of_k_random']
+    assert paired['pairs'] == 1 and paired['value'] == pytest.approx(
+        rerank['two_stage_truth'][0] - rerank['best_of_k_random_truth'][0])
     # Run again: every search, stage and ground truth is found, nothing trains.
     logged.clear()
     again = benchmark_search_quality(cfg, str(tmp_path), **settings, logger=logged.append)

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from cream_det.experiments.resolution import (DETECTABLE_SE, gain_over_random, seed_agreement,
-                                              tau_difference)
+from cream_det.experiments.resolution import (DETECTABLE_SE, gain_over_random, paired_difference,
+                                              seed_agreement, tau_difference)
 
 
 def test_seeds_that_agree_make_a_ceiling_of_one_and_no_noise():
@@ -58,3 +58,12 @@ def test_gain_over_random_against_a_hand_computation():
     assert result['ci95'][0] >= 1 and result['ci95'][1] <= 3
     with pytest.raises(ValueError, match='two random archs'):
         gain_over_random([1.], [0.])
+
+
+def test_paired_difference_against_a_hand_computation():
+    result = paired_difference([3., 4., 5.], [1., 3., 2.], spread=1.5, bootstrap=200)
+    assert result['value'] == 2 and result['pairs'] == 3  # (2 + 1 + 3) / 3
+    assert result['detectable'] == pytest.approx(DETECTABLE_SE * 1.5 * math.sqrt(2 / 3))
+    assert 1 <= result['ci95'][0] <= result['value'] <= result['ci95'][1] <= 3
+    with pytest.raises(ValueError, match='as many values on each side'):
+        paired_difference([1., 2.], [0.], spread=1.)
